@@ -1,0 +1,113 @@
+use std::io;
+use std::process::Stdio;
+
+use crate::{BoxFuture, ChildProcess, Connection, StderrTail, Transport, TransportError};
+
+/// A local command with piped stdin/stdout: the worker's stream.
+///
+/// Its stderr is piped too and handed out as [`Connection::stderr`], so that
+/// the gateway can keep the tail for error messages and forward the rest.
+/// The child is killed when its [`ChildProcess`] is dropped.
+#[derive(Debug)]
+pub struct CommandTransport {
+    command: async_process::Command,
+    program: String,
+}
+
+impl CommandTransport {
+    /// A transport that will run `command`. `program` names it in errors
+    /// (e.g. the interpreter the user asked for).
+    pub fn new(command: async_process::Command, program: impl Into<String>) -> Self {
+        Self {
+            command,
+            program: program.into(),
+        }
+    }
+
+    /// Start the command now.
+    pub fn spawn(mut self) -> Result<Connection, TransportError> {
+        self.command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = self
+            .command
+            .spawn()
+            .map_err(|source| TransportError::Spawn {
+                reason: spawn_reason(&source),
+                program: self.program.clone(),
+                source,
+            })?;
+        let missing = |what: &str| TransportError::Io {
+            context: format!("{}: no {what} pipe", self.program),
+            source: io::Error::other("pipe missing"),
+        };
+        let writer = child.stdin.take().ok_or_else(|| missing("stdin"))?;
+        let reader = child.stdout.take().ok_or_else(|| missing("stdout"))?;
+        let stderr = child.stderr.take().ok_or_else(|| missing("stderr"))?;
+        Ok(Connection {
+            reader: Box::pin(reader),
+            writer: Box::pin(writer),
+            stderr: Some(Box::pin(stderr)),
+            stderr_tail: StderrTail::new(),
+            process: Some(Box::new(ChildProcess::new(child))),
+            description: self.program,
+        })
+    }
+}
+
+impl Transport for CommandTransport {
+    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
+        Box::pin(async move { self.spawn() })
+    }
+}
+
+fn spawn_reason(err: &io::Error) -> String {
+    match err.kind() {
+        io::ErrorKind::NotFound => {
+            "no such file or directory (is it installed and on PATH?)".into()
+        }
+        io::ErrorKind::PermissionDenied => "permission denied (is it executable?)".into(),
+        _ => err.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Signal;
+
+    #[test]
+    fn missing_program_names_it() {
+        let cmd = async_process::Command::new("/nonexistent/python9");
+        let err = CommandTransport::new(cmd, "/nonexistent/python9")
+            .spawn()
+            .expect_err("spawning a missing program fails");
+        let text = err.to_string();
+        assert!(text.contains("/nonexistent/python9"), "{text}");
+        assert!(text.contains("no such file"), "{text}");
+    }
+
+    #[test]
+    fn kill_and_wait_reaps() {
+        futures_lite::future::block_on(async {
+            let mut cmd = async_process::Command::new("sleep");
+            cmd.arg("30");
+            let conn = CommandTransport::new(cmd, "sleep")
+                .spawn()
+                .expect("sleep runs");
+            let process = conn.process.expect("a local process");
+            let pid = process.pid().expect("a pid");
+            assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+            assert_eq!(process.try_wait().expect("try_wait"), None);
+            process.signal(Signal::Kill).expect("kill");
+            let status = process.wait().await.expect("wait");
+            assert!(!status.success());
+            // Reaped: the pid is gone from /proc (no zombie entry).
+            assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+            // Signalling an exited process is harmless.
+            process.signal(Signal::Terminate).expect("no-op after exit");
+        });
+    }
+}

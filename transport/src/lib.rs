@@ -1,0 +1,104 @@
+//! Byte transports for execnet gateways.
+//!
+//! # Brief overview
+//!
+//! A gateway talks to its worker over one ordered byte stream. This crate
+//! makes such streams and knows the process behind them:
+//!
+//! - [`CommandTransport`] starts a local command (the Python interpreter for a
+//!   `popen` gateway, or the OpenSSH client for `ssh=`) with piped
+//!   stdin/stdout, and captures its stderr;
+//! - [`Transport`] is the public trait: anything that yields a [`Connection`]
+//!   (an `AsyncRead` + `AsyncWrite` pair, plus optionally the [`Process`]
+//!   behind it and its stderr) can carry a gateway — a serial line, a
+//!   container exec, a QUIC stream;
+//! - [`StderrTail`] keeps the last few KiB of a process's stderr so that
+//!   bootstrap errors can quote what the process said.
+//!
+//! Every child process started here is reaped: after it exits, after it is
+//! killed, and when its handle is dropped (async-process reaps dropped
+//! children in the background), so no zombie is ever left.
+//!
+//! # Example
+//!
+//! ```
+//! use execnet_transport::{CommandTransport, Transport};
+//! use futures_lite::{AsyncReadExt, AsyncWriteExt};
+//!
+//! futures_lite::future::block_on(async {
+//!     let cmd = async_process::Command::new("cat");
+//!     let conn = Box::new(CommandTransport::new(cmd, "cat")).connect().await?;
+//!     let (mut reader, mut writer) = (conn.reader, conn.writer);
+//!     writer.write_all(b"ping").await?;
+//!     drop(writer); // closes cat's stdin
+
+//!     let mut echoed = Vec::new();
+//!     reader.read_to_end(&mut echoed).await?;
+//!     assert_eq!(echoed, b"ping");
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+
+mod command;
+mod error;
+mod process;
+mod stderr;
+mod tcp;
+
+pub use command::CommandTransport;
+pub use error::TransportError;
+pub use process::{ChildProcess, Process, Signal};
+pub use stderr::StderrTail;
+pub use tcp::TcpTransport;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed byte stream read half.
+pub type BoxedReader = Pin<Box<dyn futures_io::AsyncRead + Send>>;
+/// A boxed byte stream write half.
+pub type BoxedWriter = Pin<Box<dyn futures_io::AsyncWrite + Send>>;
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An open byte stream to a worker, and what is known about the far end.
+pub struct Connection {
+    /// Bytes from the worker.
+    pub reader: BoxedReader,
+    /// Bytes to the worker.
+    pub writer: BoxedWriter,
+    /// The worker's (or the ssh client's) stderr, if captured; the gateway
+    /// pumps it into [`Connection::stderr_tail`] and forwards it to our stderr.
+    pub stderr: Option<BoxedReader>,
+    /// The last bytes of stderr, filled by whoever pumps [`Connection::stderr`].
+    pub stderr_tail: StderrTail,
+    /// The local process behind the stream, if there is one.
+    pub process: Option<Box<dyn Process>>,
+    /// What this connection is, for error messages ("python3", "ssh host").
+    pub description: String,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("description", &self.description)
+            .field("process", &self.process)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Something that can open a byte stream to a process running the execnet
+/// bootstrap (a `python -c LOADER` reading from the stream).
+///
+/// Implement it for your own carrier and hand it to the gateway
+/// (`Gateway::from_transport`). The gateway writes the worker source and the
+/// frames to [`Connection::writer`] and reads frames from
+/// [`Connection::reader`].
+pub trait Transport: Send + fmt::Debug + 'static {
+    /// Open the stream (spawn the process, connect the socket, …).
+    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>>;
+}

@@ -1,0 +1,103 @@
+use std::fmt;
+use std::io;
+use std::process::ExitStatus;
+
+use async_lock::Mutex;
+
+use crate::BoxFuture;
+
+/// A signal to send to a worker's local process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Signal {
+    /// SIGTERM: ask it to stop.
+    Terminate,
+    /// SIGKILL: stop it now.
+    Kill,
+}
+
+/// The local process behind a transport (the interpreter, or the ssh client).
+///
+/// Implementations must reap the process once it exits, also when the handle
+/// is dropped, so that no zombie is left.
+pub trait Process: Send + Sync + fmt::Debug {
+    /// Its process id, if it has one.
+    fn pid(&self) -> Option<u32>;
+    /// Send it a signal. Does nothing once it has exited.
+    fn signal(&self, signal: Signal) -> io::Result<()>;
+    /// Wait until it has exited, reaping it; its exit status.
+    fn wait(&self) -> BoxFuture<'_, io::Result<ExitStatus>>;
+    /// Its exit status if it has exited already (reaping it), else `None`.
+    fn try_wait(&self) -> io::Result<Option<ExitStatus>>;
+}
+
+/// A child process started with `async-process`.
+///
+/// Dropping it kills the process (if still running) and leaves the reaping to
+/// async-process's background reaper.
+#[derive(Debug)]
+pub struct ChildProcess {
+    pid: u32,
+    child: Mutex<async_process::Child>,
+}
+
+impl ChildProcess {
+    /// Wrap a spawned child.
+    pub fn new(child: async_process::Child) -> Self {
+        Self {
+            pid: child.id(),
+            child: Mutex::new(child),
+        }
+    }
+}
+
+impl Process for ChildProcess {
+    fn pid(&self) -> Option<u32> {
+        Some(self.pid)
+    }
+
+    fn signal(&self, signal: Signal) -> io::Result<()> {
+        // Only signal a child we have not reaped yet: after reaping, the pid
+        // may belong to somebody else. While the lock is held nobody reaps.
+        let Some(mut child) = self.child.try_lock() else {
+            // A waiter holds the lock: the child is still unreaped (the
+            // waiter would release the lock once it reaps), so the pid is ours.
+            return send_signal(self.pid, signal);
+        };
+        if child.try_status()?.is_some() {
+            return Ok(());
+        }
+        match signal {
+            Signal::Kill => child.kill(),
+            Signal::Terminate => send_signal(self.pid, signal),
+        }
+    }
+
+    fn wait(&self) -> BoxFuture<'_, io::Result<ExitStatus>> {
+        Box::pin(async move { self.child.lock().await.status().await })
+    }
+
+    fn try_wait(&self) -> io::Result<Option<ExitStatus>> {
+        match self.child.try_lock() {
+            Some(mut child) => child.try_status(),
+            None => Ok(None),
+        }
+    }
+}
+
+fn send_signal(pid: u32, signal: Signal) -> io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
+    let sig = match signal {
+        Signal::Terminate => rustix::process::Signal::TERM,
+        Signal::Kill => rustix::process::Signal::KILL,
+    };
+    match rustix::process::kill_process(pid, sig) {
+        Ok(()) => Ok(()),
+        // Already gone (exited between our check and the signal).
+        Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,156 @@
+//! The messages of the protocol (`WIRE.md`, section 4).
+
+use crate::Value;
+
+/// The magic bytes that open every `Hello`: `EXNT`.
+pub const MAGIC: [u8; 4] = *b"EXNT";
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The default receive window per channel, in bytes (8 MiB).
+pub const DEFAULT_WINDOW: u64 = 8 * 1024 * 1024;
+/// The default largest frame body accepted, in bytes (256 MiB).
+pub const DEFAULT_MAX_FRAME: u32 = 256 * 1024 * 1024;
+/// How deep containers may nest inside a value (a container counts one level).
+pub const MAX_DEPTH: usize = 200;
+
+/// One protocol message; the variant order gives the wire tags 0 to 9.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// Tag 0: each side's first frame.
+    Hello(Hello),
+    /// Tag 1: the opener asks for the worker's status, answered on `channel`.
+    Status {
+        /// The channel the answer goes to.
+        channel: u32,
+    },
+    /// Tag 2: settings for the rest of the session (a Dict).
+    Reconfigure {
+        /// The settings.
+        settings: Value,
+    },
+    /// Tag 3: the worker stops.
+    Terminate,
+    /// Tag 4: run `source` with `channel` bound to the worker's end.
+    ChannelExec {
+        /// The channel.
+        channel: u32,
+        /// The code (Python source for the Python worker).
+        source: String,
+    },
+    /// Tag 5: one item on a channel.
+    ChannelData {
+        /// The channel.
+        channel: u32,
+        /// The item.
+        data: Value,
+    },
+    /// Tag 6: the sender closed its end.
+    ChannelClose {
+        /// The channel.
+        channel: u32,
+    },
+    /// Tag 7: the sender closed its end with an error.
+    ChannelCloseError {
+        /// The channel.
+        channel: u32,
+        /// The error text (a formatted traceback).
+        error: String,
+    },
+    /// Tag 8: the sender will send no more items but still receives.
+    ChannelLastMessage {
+        /// The channel.
+        channel: u32,
+    },
+    /// Tag 9: flow-control credit returned to the sender.
+    Credit {
+        /// The channel.
+        channel: u32,
+        /// Bytes of credit.
+        bytes: u64,
+    },
+}
+
+/// The handshake message each side sends first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hello {
+    /// Must be [`MAGIC`].
+    pub magic: [u8; 4],
+    /// The sender's protocol version ([`PROTOCOL_VERSION`]).
+    pub version: u32,
+    /// The receive window per channel the sender grants, in bytes.
+    pub window: u64,
+    /// The largest frame body the sender accepts.
+    pub max_frame: u32,
+    /// A Dict with str keys (see `WIRE.md`).
+    pub info: Value,
+}
+
+impl Hello {
+    /// A `Hello` with [`MAGIC`] and [`PROTOCOL_VERSION`].
+    pub fn new(window: u64, max_frame: u32, info: Value) -> Hello {
+        Hello {
+            magic: MAGIC,
+            version: PROTOCOL_VERSION,
+            window,
+            max_frame,
+            info,
+        }
+    }
+}
+
+impl Default for Hello {
+    /// [`DEFAULT_WINDOW`], [`DEFAULT_MAX_FRAME`], an empty info Dict.
+    fn default() -> Hello {
+        Hello::new(DEFAULT_WINDOW, DEFAULT_MAX_FRAME, Value::Dict(Vec::new()))
+    }
+}
+
+impl Message {
+    /// The wire tag of this message.
+    pub fn tag(&self) -> u8 {
+        match self {
+            Message::Hello(_) => 0,
+            Message::Status { .. } => 1,
+            Message::Reconfigure { .. } => 2,
+            Message::Terminate => 3,
+            Message::ChannelExec { .. } => 4,
+            Message::ChannelData { .. } => 5,
+            Message::ChannelClose { .. } => 6,
+            Message::ChannelCloseError { .. } => 7,
+            Message::ChannelLastMessage { .. } => 8,
+            Message::Credit { .. } => 9,
+        }
+    }
+
+    /// The name of the message kind, e.g. `"ChannelData"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Message::Hello(_) => "Hello",
+            Message::Status { .. } => "Status",
+            Message::Reconfigure { .. } => "Reconfigure",
+            Message::Terminate => "Terminate",
+            Message::ChannelExec { .. } => "ChannelExec",
+            Message::ChannelData { .. } => "ChannelData",
+            Message::ChannelClose { .. } => "ChannelClose",
+            Message::ChannelCloseError { .. } => "ChannelCloseError",
+            Message::ChannelLastMessage { .. } => "ChannelLastMessage",
+            Message::Credit { .. } => "Credit",
+        }
+    }
+
+    /// The channel the message is about, if any (`Status` names the channel
+    /// its answer goes to).
+    pub fn channel(&self) -> Option<u32> {
+        match self {
+            Message::Hello(_) | Message::Reconfigure { .. } | Message::Terminate => None,
+            Message::Status { channel }
+            | Message::ChannelExec { channel, .. }
+            | Message::ChannelData { channel, .. }
+            | Message::ChannelClose { channel }
+            | Message::ChannelCloseError { channel, .. }
+            | Message::ChannelLastMessage { channel }
+            | Message::Credit { channel, .. } => Some(*channel),
+        }
+    }
+}
