@@ -1,0 +1,155 @@
+use std::fmt;
+use std::time::Duration;
+
+use futures_lite::future::block_on;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::blocking::Gateway;
+use crate::{Result, Value};
+
+/// A blocking handle to a channel; see [`crate::Channel`].
+///
+/// It is an `Iterator` of the items, ending at end-of-channel, and it can be
+/// sent and received inside items like the async one.
+///
+/// # Examples
+///
+/// ```
+/// let gw = execnet::blocking::Gateway::open("popen")?;
+/// let ch = gw.remote_exec("for i in range(3): channel.send(i)")?;
+/// let items: Vec<i64> = ch.map(|item| execnet::from_value(item?).map_err(execnet::Error::from))
+///     .collect::<Result<_, _>>()?;
+/// assert_eq!(items, [0, 1, 2]);
+/// # Ok::<_, execnet::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Channel {
+    inner: crate::Channel,
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+impl PartialEq for Channel {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl Eq for Channel {}
+
+impl Channel {
+    /// The channel id.
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// The gateway of this channel.
+    pub fn gateway(&self) -> Gateway {
+        Gateway::from(self.inner.gateway())
+    }
+
+    /// Send one item; blocks while the other end's window is full.
+    pub fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
+        block_on(self.inner.send(item))
+    }
+
+    /// Receive the next item; blocks until it comes.
+    pub fn receive<T: DeserializeOwned>(&self) -> Result<T> {
+        block_on(self.inner.receive())
+    }
+
+    /// Receive with a timeout (`Error::Timeout`; the item stays receivable).
+    pub fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
+        block_on(self.inner.receive_timeout(timeout))
+    }
+
+    /// Close this end.
+    pub fn close(&self) -> Result<()> {
+        block_on(self.inner.close())
+    }
+
+    /// Close this end with an error for the other end.
+    pub fn close_with_error(&self, message: &str) -> Result<()> {
+        block_on(self.inner.close_with_error(message))
+    }
+
+    /// Wait until the channel has ended (and its callback finished).
+    pub fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
+        block_on(self.inner.wait_close(timeout))
+    }
+
+    /// Whether the channel has ended.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    /// Deliver every item to `callback` on a library thread; see
+    /// [`crate::Channel::set_callback`].
+    pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
+    where
+        F: FnMut(Value) + Send + 'static,
+    {
+        self.inner.set_callback(callback, endmarker)
+    }
+
+    /// A `std::io::Read` over the channel's bytes/str items (`makefile('r')`).
+    pub fn reader(&self) -> impl std::io::Read {
+        futures_lite::io::BlockOn::new(self.inner.reader())
+    }
+
+    /// A `std::io::Write` sending each write as a bytes item (`makefile('w')`).
+    pub fn writer(&self) -> impl std::io::Write {
+        futures_lite::io::BlockOn::new(self.inner.writer())
+    }
+
+    /// The async handle of the same channel.
+    pub fn as_async(&self) -> &crate::Channel {
+        &self.inner
+    }
+
+    /// Turn into the async handle.
+    pub fn into_async(self) -> crate::Channel {
+        self.inner
+    }
+}
+
+impl From<crate::Channel> for Channel {
+    fn from(inner: crate::Channel) -> Self {
+        Channel { inner }
+    }
+}
+
+impl From<Channel> for crate::Channel {
+    fn from(ch: Channel) -> Self {
+        ch.inner
+    }
+}
+
+impl Iterator for Channel {
+    type Item = Result<Value>;
+
+    fn next(&mut self) -> Option<Result<Value>> {
+        match block_on(self.inner.receive::<Value>()) {
+            Ok(value) => Some(Ok(value)),
+            Err(crate::Error::Closed) => None,
+            Err(e) => Some(Err(e)),
+        }
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.inner.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        crate::Channel::deserialize(deserializer).map(Channel::from)
+    }
+}

@@ -1,0 +1,613 @@
+//! [`Channel`]: one ordered, bidirectional stream of items with the worker.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use event_listener::{Event, EventListener};
+use execnet_wire::{from_value, to_value, Value};
+use futures_core::Stream;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::error::{Error, RemoteError, Result};
+use crate::gateway::Gateway;
+use crate::session::{self, Recv, SessionError};
+use crate::shared::{State, Wakeups};
+
+/// One end of a channel: send items to the other end, receive its items.
+///
+/// Cheap to clone (clones are the same end). When the last handle is
+/// dropped while the channel is open, the other end is told (its receives
+/// end), as in execnet. A `Channel` is a [`Stream`] of items that ends at
+/// end-of-channel, and it can itself be sent inside an item.
+///
+/// # Examples
+///
+/// ```
+/// # futures_lite::future::block_on(async {
+/// let gw = execnet_gateway::Gateway::open("popen").await?;
+/// let ch = gw.remote_exec("for x in channel: channel.send(x * 2)").await?;
+/// ch.send(&21).await?;
+/// assert_eq!(ch.receive::<i32>().await?, 42);
+/// ch.close().await?;
+/// ch.wait_close(None).await?;
+/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// ```
+pub struct Channel {
+    pub(crate) inner: Arc<ChannelInner>,
+    /// The pending wait of the `Stream` / `AsyncRead` / `AsyncWrite` impls.
+    listener: Option<EventListener>,
+    read_buf: Vec<u8>,
+    read_pos: usize,
+}
+
+pub(crate) struct ChannelInner {
+    gateway: Gateway,
+    id: u32,
+    event: Arc<Event>,
+}
+
+impl Drop for ChannelInner {
+    fn drop(&mut self) {
+        let shared = self.gateway.shared();
+        let wakeups = {
+            let mut st = shared.lock();
+            // Only the registered handle releases: a newer handle for the
+            // same id may have replaced us while our count dropped to zero.
+            let ours = st
+                .handles
+                .get(&self.id)
+                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self));
+            if !ours {
+                return;
+            }
+            st.handles.remove(&self.id);
+            let has_callback = st.callbacks.get(&self.id) == Some(&false);
+            st.session.release(self.id, has_callback);
+            if !has_callback {
+                st.chan_events.remove(&self.id);
+            }
+            st.take_wakeups()
+        };
+        shared.wake(wakeups);
+    }
+}
+
+impl Clone for Channel {
+    fn clone(&self) -> Self {
+        Self::from_inner(self.inner.clone())
+    }
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let closed = self.is_closed();
+        write!(
+            f,
+            "<Channel id={} of {} {}>",
+            self.inner.id,
+            self.inner.gateway.id(),
+            if closed { "closed" } else { "open" }
+        )
+    }
+}
+
+impl PartialEq for Channel {
+    fn eq(&self, other: &Self) -> bool {
+        self.inner.id == other.inner.id && self.inner.gateway.same(&other.inner.gateway)
+    }
+}
+
+impl Eq for Channel {}
+
+pub(crate) fn session_error(e: SessionError, channel: u32) -> Error {
+    match e {
+        SessionError::SendClosed(id) => Error::SendClosed(id),
+        SessionError::Lost(reason) => Error::ConnectionLost(reason),
+        SessionError::Encode(e) => Error::Encode(e),
+        other => Error::ConnectionLost(format!("channel {channel}: {other}")),
+    }
+}
+
+impl Channel {
+    fn from_inner(inner: Arc<ChannelInner>) -> Self {
+        Self {
+            inner,
+            listener: None,
+            read_buf: Vec::new(),
+            read_pos: 0,
+        }
+    }
+
+    /// The handle of channel `id` of `gateway`, creating it if needed.
+    pub(crate) fn attach(gateway: &Gateway, id: u32) -> Channel {
+        let mut st = gateway.shared().lock();
+        Self::attach_locked(gateway, &mut st, id)
+    }
+
+    fn attach_locked(gateway: &Gateway, st: &mut State, id: u32) -> Channel {
+        if let Some(inner) = st.handles.get(&id).and_then(Weak::upgrade) {
+            return Self::from_inner(inner);
+        }
+        let inner = Arc::new(ChannelInner {
+            gateway: gateway.clone(),
+            id,
+            event: st.chan_event(id),
+        });
+        st.handles.insert(id, Arc::downgrade(&inner));
+        Self::from_inner(inner)
+    }
+
+    /// The channel id (odd: opened here; even: opened by the worker).
+    pub fn id(&self) -> u32 {
+        self.inner.id
+    }
+
+    /// The gateway this channel belongs to.
+    pub fn gateway(&self) -> Gateway {
+        self.inner.gateway.clone()
+    }
+
+    /// Whether the channel has ended (closed by either end, or the
+    /// connection lost). Items may still be waiting to be received.
+    pub fn is_closed(&self) -> bool {
+        self.inner
+            .gateway
+            .shared()
+            .lock()
+            .session
+            .is_closed(self.inner.id)
+    }
+
+    /// Send one item; waits while the other end's window is full.
+    pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
+        let value = to_value(item)?;
+        self.send_value(value).await
+    }
+
+    pub(crate) async fn send_value(&self, mut value: Value) -> Result<()> {
+        let shared = self.inner.gateway.shared();
+        self.check_channels(&mut value)?;
+        loop {
+            let listener = {
+                let mut st = shared.lock();
+                match st.session.send(self.inner.id, value) {
+                    Ok(session::Send::Sent) => {
+                        let w = st.take_wakeups();
+                        drop(st);
+                        shared.wake(w);
+                        return Ok(());
+                    }
+                    Ok(session::Send::Blocked(v)) => value = v,
+                    Err(e) => return Err(session_error(e, self.inner.id)),
+                }
+                self.inner.event.listen()
+            };
+            listener.await;
+        }
+    }
+
+    /// Channel values inside an outgoing item must be of this gateway.
+    fn check_channels(&self, value: &mut Value) -> Result<()> {
+        let shared = self.inner.gateway.shared();
+        let mut bad = None;
+        let mut unknown = Vec::new();
+        value.visit_channels_mut(&mut |c| match c.attachment() {
+            Some(a) => match a.clone().downcast::<ChannelInner>() {
+                Ok(inner) if inner.gateway.same(&self.inner.gateway) => {}
+                _ => bad = Some(c.id()),
+            },
+            None => unknown.push(c.id()),
+        });
+        if let Some(id) = bad {
+            return Err(Error::ForeignChannel(id));
+        }
+        if !unknown.is_empty() {
+            let st = shared.lock();
+            if let Some(id) = unknown.into_iter().find(|id| !st.session.has_channel(*id)) {
+                return Err(Error::ForeignChannel(id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Receive the next item; waits for it. `Error::Closed` at end of
+    /// channel, `Error::Remote` (once) if the other end raised.
+    pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
+        let value = self.receive_value(None).await?;
+        Ok(from_value(value)?)
+    }
+
+    /// [`Channel::receive`], giving up with `Error::Timeout` after `timeout`
+    /// (the item, if it comes later, stays receivable).
+    pub async fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
+        let value = self.receive_value(Some(timeout)).await?;
+        Ok(from_value(value)?)
+    }
+
+    pub(crate) async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let listener = match self.try_receive(true)? {
+                Some(value) => return Ok(value),
+                None => self.inner.event.listen(),
+            };
+            // Check again: the item may have come between try and listen.
+            if let Some(value) = self.try_receive(true)? {
+                return Ok(value);
+            }
+            match deadline {
+                None => listener.await,
+                Some(deadline) => {
+                    let timed_out = futures_lite::future::or(
+                        async {
+                            listener.await;
+                            false
+                        },
+                        async {
+                            async_io::Timer::at(deadline).await;
+                            true
+                        },
+                    )
+                    .await;
+                    if timed_out {
+                        // One last look, so an item that raced the timer is not missed.
+                        if let Some(value) = self.try_receive(true)? {
+                            return Ok(value);
+                        }
+                        return Err(Error::Timeout(timeout.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Take an item if one is there. `check_callback`: refuse when a
+    /// callback owns the items.
+    fn try_receive(&self, check_callback: bool) -> Result<Option<Value>> {
+        let shared = self.inner.gateway.shared();
+        let mut st = shared.lock();
+        if check_callback && st.callbacks.contains_key(&self.inner.id) {
+            return Err(Error::CallbackSet(self.inner.id));
+        }
+        let result = match st.session.recv(self.inner.id) {
+            Recv::Item(mut value) => {
+                attach_channels(&self.inner.gateway, &mut st, &mut value);
+                Ok(Some(value))
+            }
+            Recv::Empty => Ok(None),
+            Recv::Eof => Err(Error::Closed),
+            Recv::Error(text) => Err(Error::Remote(RemoteError::new(text))),
+            Recv::Lost(reason) => Err(Error::ConnectionLost(reason)),
+        };
+        let w = st.take_wakeups();
+        drop(st);
+        shared.wake(w);
+        result
+    }
+
+    /// Close this end: the other end's receives end after the items sent
+    /// so far. Items already here stay receivable.
+    pub async fn close(&self) -> Result<()> {
+        self.close_inner(None)
+    }
+
+    /// Close this end with an error: the other end's next receive raises
+    /// `RemoteError` carrying `message`.
+    pub async fn close_with_error(&self, message: &str) -> Result<()> {
+        self.close_inner(Some(message))
+    }
+
+    pub(crate) fn close_inner(&self, error: Option<&str>) -> Result<()> {
+        let shared = self.inner.gateway.shared();
+        let w = {
+            let mut st = shared.lock();
+            st.session
+                .close(self.inner.id, error)
+                .map_err(|e| session_error(e, self.inner.id))?;
+            st.take_wakeups()
+        };
+        shared.wake(w);
+        self.inner.event.notify(usize::MAX);
+        Ok(())
+    }
+
+    /// Wait until the channel has ended (items may remain receivable) and
+    /// its callback, if any, has finished. `Error::Remote` if the other end
+    /// raised (reported once across `receive` and `wait_close`),
+    /// `Error::Timeout` after `timeout`.
+    pub async fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let listener = {
+                let shared = self.inner.gateway.shared();
+                let mut st = shared.lock();
+                let id = self.inner.id;
+                let callback_running = st.callbacks.get(&id) == Some(&false);
+                if st.session.is_closed(id) && !callback_running {
+                    if let Some(text) = st.session.take_remote_error(id) {
+                        return Err(Error::Remote(RemoteError::new(text)));
+                    }
+                    if let Some(reason) = st.session.lost_reason() {
+                        if !st.session.is_terminating() && !st.session.is_remote_closed(id) {
+                            return Err(Error::ConnectionLost(reason.to_string()));
+                        }
+                    }
+                    return Ok(());
+                }
+                self.inner.event.listen()
+            };
+            match deadline {
+                None => listener.await,
+                Some(deadline) => {
+                    let timed_out = futures_lite::future::or(
+                        async {
+                            listener.await;
+                            false
+                        },
+                        async {
+                            async_io::Timer::at(deadline).await;
+                            true
+                        },
+                    )
+                    .await;
+                    if timed_out {
+                        return Err(Error::Timeout(timeout.unwrap_or_default()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Deliver every item (those already queued first) to `callback`, on a
+    /// library thread; afterwards `receive` fails with `Error::CallbackSet`.
+    /// `endmarker`, if given, is delivered once when the channel ends
+    /// (closed, errored, or connection lost).
+    pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
+    where
+        F: FnMut(Value) + Send + 'static,
+    {
+        let id = self.inner.id;
+        let shared = self.inner.gateway.shared().clone();
+        {
+            let mut st = shared.lock();
+            if st.callbacks.contains_key(&id) {
+                return Err(Error::CallbackSet(id));
+            }
+            st.callbacks.insert(id, false);
+        }
+        let gateway = self.inner.gateway.clone();
+        let event = self.inner.event.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("execnet-callback-{id}"))
+            .spawn(move || run_callback(gateway, id, event, callback, endmarker));
+        if let Err(e) = spawned {
+            shared.lock().callbacks.remove(&id);
+            return Err(Error::Io(e));
+        }
+        Ok(())
+    }
+
+    /// A reader of the channel's items as one byte stream (execnet's
+    /// `makefile('r')`): `Bytes` items are read as they are, `Str` items as
+    /// UTF-8; end-of-channel is end-of-file.
+    pub fn reader(&self) -> Channel {
+        self.clone()
+    }
+
+    /// A writer that sends every write as one `Bytes` item (execnet's
+    /// `makefile('w')`); closing it closes the channel.
+    pub fn writer(&self) -> Channel {
+        self.clone()
+    }
+
+    fn poll_listener(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.listener.is_none() {
+            self.listener = Some(self.inner.event.listen());
+            // The state may have changed before we listened: look again.
+            return Poll::Ready(());
+        }
+        match self.listener.as_mut().map(|l| Pin::new(l).poll(cx)) {
+            Some(Poll::Ready(())) => {
+                self.listener = None;
+                Poll::Ready(())
+            }
+            _ => Poll::Pending,
+        }
+    }
+}
+
+/// Give every channel value inside a received item a live handle.
+fn attach_channels(gateway: &Gateway, st: &mut State, value: &mut Value) {
+    value.visit_channels_mut(&mut |c| {
+        let handle = Channel::attach_locked(gateway, st, c.id());
+        let attachment: Arc<dyn Any + Send + Sync> = handle.inner.clone();
+        *c = execnet_wire::ChannelRef::new(c.id()).with_attachment(attachment);
+    });
+}
+
+fn run_callback<F>(
+    gateway: Gateway,
+    id: u32,
+    event: Arc<Event>,
+    mut callback: F,
+    end: Option<Value>,
+) where
+    F: FnMut(Value) + Send + 'static,
+{
+    let shared = gateway.shared().clone();
+    loop {
+        let (next, wakeups): (Option<Value>, Wakeups) = {
+            let mut st = shared.lock();
+            match st.session.recv(id) {
+                Recv::Item(mut value) => {
+                    attach_channels(&gateway, &mut st, &mut value);
+                    (Some(value), st.take_wakeups())
+                }
+                Recv::Empty => {
+                    let listener = event.listen();
+                    drop(st);
+                    futures_lite::future::block_on(listener);
+                    continue;
+                }
+                _ => (None, st.take_wakeups()),
+            }
+        };
+        shared.wake(wakeups);
+        match next {
+            Some(value) => callback(value),
+            None => break,
+        }
+    }
+    if let Some(end) = end {
+        callback(end);
+    }
+    let w = {
+        let mut st = shared.lock();
+        st.callbacks.insert(id, true);
+        if st.handles.get(&id).is_none_or(|w| w.strong_count() == 0) {
+            st.session.release(id, false);
+            st.chan_events.remove(&id);
+        }
+        st.take_wakeups()
+    };
+    shared.wake(w);
+    event.notify(usize::MAX);
+}
+
+impl Stream for Channel {
+    type Item = Result<Value>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match self.try_receive(true) {
+                Ok(Some(value)) => return Poll::Ready(Some(Ok(value))),
+                Ok(None) => {}
+                Err(Error::Closed) => return Poll::Ready(None),
+                Err(e) => return Poll::Ready(Some(Err(e))),
+            }
+            if self.poll_listener(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl futures_io::AsyncRead for Channel {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            if self.read_pos < self.read_buf.len() {
+                let n = buf.len().min(self.read_buf.len() - self.read_pos);
+                let start = self.read_pos;
+                buf[..n].copy_from_slice(&self.read_buf[start..start + n]);
+                self.read_pos += n;
+                return Poll::Ready(Ok(n));
+            }
+            match self.try_receive(true) {
+                Ok(Some(value)) => {
+                    let bytes = match value {
+                        Value::Bytes(b) => b,
+                        Value::Str(s) => s.into_bytes(),
+                        other => {
+                            return Poll::Ready(Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                format!("channel item is {}, not bytes or str", other.type_name()),
+                            )))
+                        }
+                    };
+                    self.read_buf = bytes;
+                    self.read_pos = 0;
+                    continue;
+                }
+                Ok(None) => {}
+                Err(Error::Closed) => return Poll::Ready(Ok(0)),
+                Err(e) => return Poll::Ready(Err(std::io::Error::other(e))),
+            }
+            if self.poll_listener(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl futures_io::AsyncWrite for Channel {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        loop {
+            let shared = self.inner.gateway.shared().clone();
+            let outcome = {
+                let mut st = shared.lock();
+                let r = st
+                    .session
+                    .send(self.inner.id, Value::Bytes(buf.to_vec()))
+                    .map_err(|e| session_error(e, self.inner.id));
+                (r, st.take_wakeups())
+            };
+            shared.wake(outcome.1);
+            match outcome.0 {
+                Ok(session::Send::Sent) => return Poll::Ready(Ok(buf.len())),
+                Ok(session::Send::Blocked(_)) => {}
+                Err(e) => return Poll::Ready(Err(std::io::Error::other(e))),
+            }
+            if self.poll_listener(cx).is_pending() {
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(self.close_inner(None).map_err(std::io::Error::other))
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let attachment: Arc<dyn Any + Send + Sync> = self.inner.clone();
+        execnet_wire::stash_channel_attachment(attachment);
+        serializer.serialize_newtype_struct(execnet_wire::CHANNEL_NEWTYPE_NAME, &self.inner.id)
+    }
+}
+
+impl<'de> Deserialize<'de> for Channel {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Channel;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a channel")
+            }
+            fn visit_newtype_struct<D: Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> std::result::Result<Channel, D::Error> {
+                let id = u32::deserialize(deserializer)?;
+                let attachment = execnet_wire::take_channel_attachment().ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "channel {id} arrived without a gateway (deserialize channels with execnet's from_value)"
+                    ))
+                })?;
+                let inner = attachment.downcast::<ChannelInner>().map_err(|_| {
+                    serde::de::Error::custom(format!("channel {id} is not an execnet channel"))
+                })?;
+                Ok(Channel::from_inner(inner))
+            }
+        }
+        deserializer.deserialize_newtype_struct(execnet_wire::CHANNEL_NEWTYPE_NAME, Visit)
+    }
+}

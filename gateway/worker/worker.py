@@ -1,0 +1,1202 @@
+"""The Python worker of execnet-rs (wire format version 1, see wire/WIRE.md).
+
+loader.py reads this source from the stream and runs it; framed messages
+follow on the same stream. Stdlib only, Python >= 3.8, one file.
+
+Threads: one reader thread decodes frames and dispatches them (queues items,
+runs callbacks, answers Status, schedules execs). Execs run on the main
+thread when it is idle (execnet's "primary thread"), else each in a new
+thread; with execmodel "main_thread_only" they run one after another on the
+main thread. Sending needs no writer thread: a sender appends its frame to an
+output deque and, if no other thread is writing, writes everything queued in
+one write/writev; a sender that finds another thread writing leaves its frame
+to that thread.
+"""
+
+import os
+import sys
+import _thread
+from _queue import SimpleQueue, Empty
+from _collections import deque
+from _weakref import ref as _weakref
+from struct import Struct, error as _StructError
+from io import FileIO
+
+WINDOW = 8 << 20          # receive window granted per channel
+MAX_FRAME = 256 << 20     # largest frame body we accept
+HALF = WINDOW // 2        # return credit once this much was taken
+MAX_DEPTH = 200
+CAP = 256 << 10           # reader buffer
+BULK = 64 << 10           # bytes/str payloads this large are written without a copy
+INTERRUPT_TEXT = "keyboard-interrupted"
+
+_u32 = Struct("<I")
+_p32 = _u32.pack
+_f64 = Struct("<d")
+_c128 = Struct("<dd")
+_VB = [bytes((i,)) for i in range(128)]
+_SMALL = [bytes((2, ((i << 1) ^ (i >> 63)) & 0xFF)) for i in range(-64, 64)]
+_writev = getattr(os, "writev", None)
+_allocate_lock = _thread.allocate_lock
+_start = _thread.start_new_thread
+_get_ident = _thread.get_ident
+_write = os.write
+
+
+def _varint(n):
+    if n < 128:
+        return _VB[n]
+    out = bytearray()
+    while n > 127:
+        out.append((n & 127) | 128)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _frame(body):
+    return _p32(len(body)) + body
+
+
+# ---------------------------------------------------------------- errors
+
+class DataFormatError(Exception):
+    pass
+
+
+class DumpError(DataFormatError):
+    """An item cannot be sent."""
+
+
+class LoadError(DataFormatError):
+    """Bytes that do not decode (a protocol error)."""
+
+
+class RemoteError(Exception):
+    """Exception containing a stringified error from the other side."""
+
+    def __init__(self, formatted):
+        super().__init__()
+        self.formatted = formatted
+
+    def __str__(self):
+        return self.formatted
+
+    def __repr__(self):
+        return "%s: %s" % (self.__class__.__name__, self.formatted)
+
+    def warn(self):
+        if self.formatted != INTERRUPT_TEXT:
+            try:
+                sys.stderr.write("[%d] Warning: unhandled %r\n" % (os.getpid(), self))
+            except Exception:
+                pass
+
+
+class TimeoutError(IOError):
+    """Exception indicating that a timeout was reached."""
+
+
+def _errortext(exc):
+    try:
+        import traceback
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:
+        try:
+            return "%s: %s" % (type(exc).__name__, exc)
+        except Exception:
+            return type(exc).__name__
+
+
+# ---------------------------------------------------------------- encoding
+
+def _e_none(x, out, d):
+    out.append(b"\x00")
+
+
+def _e_bool(x, out, d):
+    out.append(b"\x01\x01" if x else b"\x01\x00")
+
+
+def _e_int(x, out, d):
+    if -64 <= x < 64:
+        out.append(_SMALL[x + 64])
+    elif -0x8000000000000000 <= x <= 0x7FFFFFFFFFFFFFFF:
+        out.append(b"\x02" + _varint(((x << 1) ^ (x >> 63))))
+    else:
+        n = ((x if x >= 0 else ~x).bit_length() + 8) >> 3
+        out.append(b"\x03" + _varint(n))
+        out.append(x.to_bytes(n, "little", signed=True))
+
+
+def _e_float(x, out, d):
+    out.append(b"\x04" + _f64.pack(x))
+
+
+def _e_complex(x, out, d):
+    out.append(b"\x05" + _c128.pack(x.real, x.imag))
+
+
+def _e_bytes(x, out, d):
+    n = len(x)
+    out.append(b"\x06" + _VB[n] if n < 128 else b"\x06" + _varint(n))
+    out.append(x)
+
+
+def _e_bytelike(x, out, d):
+    _e_bytes(bytes(x), out, d)
+
+
+def _e_str(x, out, d):
+    try:
+        b = x.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise DumpError("can't serialize a str that is not valid unicode: %s" % e) from None
+    n = len(b)
+    out.append(b"\x07" + _VB[n] if n < 128 else b"\x07" + _varint(n))
+    out.append(b)
+
+
+def _e_seq(tag):
+    def enc(x, out, d):
+        if d >= MAX_DEPTH:
+            raise DumpError("can't serialize values nested deeper than %d" % MAX_DEPTH)
+        out.append(tag + _varint(len(x)))
+        d += 1
+        for v in x:
+            t = type(v)
+            if t is int or t is str:
+                (_e_int if t is int else _e_str)(v, out, d)
+            else:
+                _enc(v, out, d)
+    return enc
+
+
+def _e_dict(x, out, d):
+    if d >= MAX_DEPTH:
+        raise DumpError("can't serialize values nested deeper than %d" % MAX_DEPTH)
+    out.append(b"\x0a" + _varint(len(x)))
+    d += 1
+    for k, v in x.items():
+        _enc(k, out, d)
+        _enc(v, out, d)
+
+
+def _e_channel(x, out, d):
+    out.append(b"\x0d" + _varint(x.id))
+
+
+_ENC = {
+    type(None): _e_none, bool: _e_bool, int: _e_int, float: _e_float,
+    complex: _e_complex, bytes: _e_bytes, str: _e_str,
+    list: _e_seq(b"\x08"), tuple: _e_seq(b"\x09"), dict: _e_dict,
+    set: _e_seq(b"\x0b"), frozenset: _e_seq(b"\x0c"),
+    bytearray: _e_bytelike, memoryview: _e_bytelike,
+}
+# subclasses of these (IntEnum, numpy.float64, namedtuple, OrderedDict, ...)
+_ENC_BASES = (bool, int, float, complex, bytes, str, tuple, list, dict,
+              frozenset, set, bytearray)
+
+
+def _enc(x, out, d):
+    t = type(x)
+    f = _ENC.get(t)
+    if f is None:
+        if t is Channel:
+            f = _e_channel
+        else:
+            for base in _ENC_BASES:
+                if isinstance(x, base):
+                    f = _ENC[base]
+                    break
+            else:
+                raise DumpError("can't serialize %s" % (t,))
+    f(x, out, d)
+
+
+# ---------------------------------------------------------------- decoding
+
+def _rdvar(m, p, limit):
+    """Read a varint at m[p]; `limit` is 5 (u32) or 10 (u64)."""
+    v = 0
+    shift = 0
+    for _ in range(limit):
+        x = m[p]
+        p += 1
+        v |= (x & 127) << shift
+        if x < 128:
+            if v >> (32 if limit == 5 else 64):
+                raise LoadError("varint overflows u%d" % (32 if limit == 5 else 64))
+            return v, p
+        shift += 7
+    raise LoadError("overlong varint")
+
+
+def _rdcount(m, p):
+    x = m[p]
+    if x < 128:
+        n, p = x, p + 1
+    else:
+        n, p = _rdvar(m, p, 10)
+    if n > len(m) - p:
+        raise LoadError("length/count %d larger than the %d bytes left" % (n, len(m) - p))
+    return n, p
+
+
+def _dec(m, p, d, gw):
+    """Decode one Value at m[p] (m: a memoryview of exactly one frame body)."""
+    t = m[p]
+    p += 1
+    if t == 2:
+        x = m[p]
+        if x < 128:
+            return (x >> 1) ^ -(x & 1), p + 1
+        v, p = _rdvar(m, p, 10)
+        return (v >> 1) ^ -(v & 1), p
+    if t == 7 or t == 6:
+        n, p = _rdcount(m, p)
+        q = p + n
+        if t == 7:
+            return str(m[p:q], "utf-8"), q
+        return bytes(m[p:q]), q
+    if t == 0:
+        return None, p
+    if 8 <= t <= 12:
+        if d >= MAX_DEPTH:
+            raise LoadError("values nested deeper than %d" % MAX_DEPTH)
+        n, p = _rdcount(m, p)
+        d += 1
+        if t == 10:
+            r = {}
+            for _ in range(n):
+                k, p = _dec(m, p, d, gw)
+                v, p = _dec(m, p, d, gw)
+                try:
+                    r[k] = v
+                except TypeError:
+                    raise LoadError("unhashable dict key of type %s" % type(k).__name__) from None
+            return r, p
+        r = []
+        ap = r.append
+        for _ in range(n):
+            v, p = _dec(m, p, d, gw)
+            ap(v)
+        if t == 8:
+            return r, p
+        if t == 9:
+            return tuple(r), p
+        try:
+            return (set(r) if t == 11 else frozenset(r)), p
+        except TypeError:
+            raise LoadError("unhashable set element") from None
+    if t == 1:
+        x = m[p]
+        if x > 1:
+            raise LoadError("bool byte %d" % x)
+        return x == 1, p + 1
+    if t == 4:
+        return _f64.unpack_from(m, p)[0], p + 8
+    if t == 3:
+        n, p = _rdcount(m, p)
+        q = p + n
+        return int.from_bytes(m[p:q], "little", signed=True), q
+    if t == 5:
+        re, im = _c128.unpack_from(m, p)
+        return complex(re, im), p + 16
+    if t == 13:
+        cid, p = _rdvar(m, p, 5)
+        return gw._getchannel(cid), p
+    raise LoadError("unknown value tag %d" % t)
+
+
+def _decode_all(m, p, gw):
+    v, p = _dec(m, p, 0, gw)
+    if p != len(m):
+        raise LoadError("%d trailing bytes after the message" % (len(m) - p))
+    return v
+
+
+# ---------------------------------------------------------------- channels
+
+NO_ENDMARKER_WANTED = object()
+_END = object()
+
+
+class _Callback:
+    __slots__ = ("callback", "endmarker", "taken")
+
+    def __init__(self, callback, endmarker):
+        self.callback = callback
+        self.endmarker = endmarker
+        self.taken = 0
+
+
+class Channel:
+    """The worker's end of a channel, with execnet's API."""
+
+    RemoteError = RemoteError
+    TimeoutError = TimeoutError
+    _executing = False
+
+    def __init__(self, gateway, id):
+        self.gateway = gateway
+        self.id = id
+        self._items = SimpleQueue()
+        self._closed = False        # no more sending: we closed, or the peer closed
+        self._recv_closed = False   # no more items will arrive
+        self._remoteerrors = []
+        self._credit = gateway._peer_window
+        self._taken = 0
+        self._waiters = None        # senders waiting for credit
+        self._latch = None          # released when _recv_closed becomes true
+        hdr = b"\x05" + _varint(id)
+        self._hdr = hdr
+        self._pfx_int = _p32(len(hdr) + 2) + hdr
+        self._wref = _weakref(self)
+
+    def __repr__(self):
+        return "<Channel id=%d %s>" % (self.id, "closed" if self._closed else "open")
+
+    def __del__(self):
+        gw = self.gateway
+        if gw is None or gw._exiting:
+            return
+        tbl = gw._chans
+        if tbl.get(self.id) is self._wref:
+            tbl.pop(self.id, None)
+        if self._closed:
+            for e in self._remoteerrors:
+                e.warn()
+        else:
+            # execnet sends nothing when the peer already sent LastMessage;
+            # we send Close so the peer's callback learns the channel ended.
+            tag = 8 if (self._items is None and not self._recv_closed) else 6
+            gw._q.append(_frame(bytes((tag,)) + _varint(self.id)))
+            gw._flush()
+
+    def _getremoteerror(self):
+        try:
+            return self._remoteerrors.pop(0)
+        except IndexError:
+            return None
+
+    # -- public API
+
+    def isclosed(self):
+        return self._closed
+
+    def makefile(self, mode="w", proxyclose=False):
+        if mode == "w":
+            return ChannelFileWrite(self, proxyclose)
+        if mode == "r":
+            return ChannelFileRead(self, proxyclose)
+        raise ValueError("mode %r not available" % (mode,))
+
+    def reconfigure(self, py2str_as_py3str=True, py3str_as_py2str=False):
+        pass  # str/bytes are always kept apart here
+
+    def close(self, error=None):
+        if self._executing:
+            raise IOError("cannot explicitly close channel within remote_exec")
+        self._close(error)
+
+    def _close(self, error=None):
+        gw = self.gateway
+        with gw._lock:
+            if self._closed:
+                return
+            if error is None:
+                gw._q.append(_frame(b"\x06" + _varint(self.id)))
+            else:
+                b = str(error).encode("utf-8", "replace")
+                gw._q.append(_frame(b"\x07" + _varint(self.id) + _varint(len(b)) + b))
+            if isinstance(error, RemoteError):
+                self._remoteerrors.append(error)
+            self._closed = True
+            self._end_locked()
+        if gw._chans.get(self.id) is self._wref:
+            gw._chans.pop(self.id, None)
+        gw._flush()
+        gw._no_longer_opened(self.id)
+
+    def _end_locked(self):
+        """Receiving ends (call with the gateway lock held)."""
+        if not self._recv_closed:
+            self._recv_closed = True
+            if self._items is not None:
+                self._items.put(_END)
+            if self._latch is not None:
+                self._latch.release()
+        if self._closed and self._waiters:
+            ws, self._waiters = self._waiters, None
+            for w in ws:
+                w.release()
+
+    def waitclose(self, timeout=None):
+        if not self._recv_closed:
+            gw = self.gateway
+            with gw._lock:
+                latch = self._latch
+                if latch is None and not self._recv_closed:
+                    latch = self._latch = _allocate_lock()
+                    latch.acquire()
+            if latch is not None and not self._recv_closed:
+                if latch.acquire(True, -1 if timeout is None else timeout):
+                    latch.release()
+            if not self._recv_closed:
+                raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
+        error = self._getremoteerror()
+        if error:
+            raise error
+
+    def send(self, item):
+        if self._closed:
+            raise IOError("cannot send to %r" % (self,))
+        gw = self.gateway
+        t = type(item)
+        if t is int and -64 <= item < 64:
+            frame = self._pfx_int + _SMALL[item + 64]
+            cost = len(frame) - 4
+        elif t is str or t is bytes:
+            if t is str:
+                try:
+                    b = item.encode("utf-8")
+                except UnicodeEncodeError:
+                    b = None
+                    _e_str(item, [], 0)  # raises DumpError
+                tag = b"\x07"
+            else:
+                b, tag = item, b"\x06"
+            n = len(b)
+            hdr = self._hdr
+            vn = _VB[n] if n < 128 else _varint(n)
+            cost = len(hdr) + 1 + len(vn) + n
+            if n < BULK:
+                frame = b"".join((_p32(cost), hdr, tag, vn, b))
+            else:
+                frame = (b"".join((_p32(cost), hdr, tag, vn)), b)
+        else:
+            out = [b"", self._hdr]
+            _enc(item, out, 0)
+            cost = sum(map(len, out))
+            if cost < BULK:
+                out[0] = _p32(cost)
+                frame = b"".join(out)
+            else:
+                frame = (_p32(cost), b"".join(out))
+        if cost > gw._peer_max_frame:
+            raise DumpError("item too large: %d bytes, the peer accepts frames of at most %d"
+                            % (cost, gw._peer_max_frame))
+        lock = gw._lock
+        lock.acquire()
+        if self._closed or self._credit <= 0:
+            lock.release()
+            return self._send_slow(frame, cost)
+        self._credit -= cost
+        q = gw._q
+        if q or type(frame) is not bytes or not gw._wio.acquire(False):
+            q.append(frame)
+            lock.release()
+            return gw._flush()
+        # fast path: nothing queued, nobody writing: write it ourselves.
+        # Frames queued after we release the lock are written after ours.
+        lock.release()
+        try:
+            n = _write(gw._out, frame)
+            if n != len(frame):
+                gw._write_all([memoryview(frame)[n:]])
+        except OSError as e:
+            gw._die(0, "execnet worker: writing to the opener failed (%s), exiting" % e)
+        finally:
+            gw._wio.release()
+        if q:
+            gw._flush()
+
+    def _send_slow(self, frame, cost):
+        """send() when the credit is used up (or the channel closed)."""
+        gw = self.gateway
+        lock = gw._lock
+        lock.acquire()
+        try:
+            while True:
+                if self._closed:
+                    raise IOError("cannot send to %r" % (self,))
+                if self._credit > 0 or _get_ident() == gw._reader_ident:
+                    break
+                w = _allocate_lock()
+                w.acquire()
+                if self._waiters is None:
+                    self._waiters = [w]
+                else:
+                    self._waiters.append(w)
+                lock.release()
+                try:
+                    w.acquire()
+                finally:
+                    lock.acquire()
+            self._credit -= cost
+            gw._q.append(frame)
+        finally:
+            lock.release()
+        gw._flush()
+
+    def receive(self, timeout=None):
+        q = self._items
+        if q is None:
+            raise IOError("cannot receive(), channel has receiver callback")
+        try:
+            x = q.get(True, timeout)
+        except Empty:
+            raise self.TimeoutError("no item after %r seconds" % (timeout,)) from None
+        if x is _END:
+            q.put(x)  # for other receivers
+            raise self._getremoteerror() or EOFError()
+        item, cost = x
+        if not self._recv_closed:
+            self._take(cost)
+        return item
+
+    def _take(self, cost):
+        gw = self.gateway
+        with gw._lock:
+            t = self._taken + cost
+            if t < HALF:
+                self._taken = t
+                return
+            self._taken = 0
+        gw._send_credit(self.id, t)
+
+    def __iter__(self):
+        return self
+
+    def next(self):
+        try:
+            return self.receive()
+        except EOFError:
+            raise StopIteration from None
+
+    __next__ = next
+
+    def setcallback(self, callback, endmarker=NO_ENDMARKER_WANTED):
+        gw = self.gateway
+        with gw._rlock:
+            items = self._items
+            if items is None:
+                raise IOError("%r has callback already registered" % (self,))
+            self._items = None
+            while True:
+                try:
+                    x = items.get(False)
+                except Empty:
+                    if not (self._closed or self._recv_closed):
+                        gw._callbacks[self.id] = _Callback(callback, endmarker)
+                    break
+                if x is _END:
+                    items.put(x)  # for other receivers
+                    if endmarker is not NO_ENDMARKER_WANTED:
+                        callback(endmarker)
+                    break
+                item, cost = x
+                callback(item)
+                if not self._recv_closed:
+                    self._take(cost)
+
+
+class ChannelFile:
+    def __init__(self, channel, proxyclose=True):
+        self.channel = channel
+        self._proxyclose = proxyclose
+
+    def isatty(self):
+        return False
+
+    def close(self):
+        if self._proxyclose:
+            self.channel.close()
+
+    def __repr__(self):
+        state = "closed" if self.channel.isclosed() else "open"
+        return "<ChannelFile %d %s>" % (self.channel.id, state)
+
+
+class ChannelFileWrite(ChannelFile):
+    def write(self, out):
+        self.channel.send(out)
+
+    def writelines(self, lines):
+        for line in lines:
+            self.channel.send(line)
+
+    def flush(self):
+        pass
+
+
+class ChannelFileRead(ChannelFile):
+    def __init__(self, channel, proxyclose=True):
+        super().__init__(channel, proxyclose)
+        self._buffer = None
+
+    def read(self, n=-1):
+        try:
+            if self._buffer is None:
+                self._buffer = self.channel.receive()
+            while n < 0 or len(self._buffer) < n:
+                self._buffer += self.channel.receive()
+        except EOFError:
+            self.close()
+        if self._buffer is None:
+            return ""
+        if n < 0:
+            n = len(self._buffer)
+        ret = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return ret
+
+    def readline(self):
+        if self._buffer is not None:
+            i = self._buffer.find(b"\n" if isinstance(self._buffer, bytes) else "\n")
+            if i != -1:
+                return self.read(i + 1)
+            line = self.read(len(self._buffer) + 1)
+        else:
+            line = self.read(1)
+        while line and line[-1:] not in ("\n", b"\n"):
+            c = self.read(1)
+            if not c:
+                break
+            line += c
+        return line
+
+
+# ---------------------------------------------------------------- gateway
+
+class _ExecModel:
+    def __init__(self, backend):
+        self.backend = backend
+
+    def __repr__(self):
+        return "<ExecModel %r>" % self.backend
+
+
+class _ProtocolError(Exception):
+    pass
+
+
+class WorkerGateway:
+    _exiting = False
+    _reader_ident = None
+
+    def __init__(self, infd, outfd):
+        self._in = infd
+        self._out = outfd
+        self._q = deque()                 # frames waiting to be written
+        self._wio = _allocate_lock()      # held by the thread writing
+        self._lock = _allocate_lock()     # channel state, credits, ids
+        self._rlock = _thread.RLock()     # data delivery vs setcallback
+        self._chans = {}                  # id -> weakref(Channel)
+        self._callbacks = {}              # id -> _Callback
+        self._next_id = 2
+        self._nexec = 0
+        self._mainq = SimpleQueue()
+        self._main_idle = True
+        self._peer_window = WINDOW
+        self._peer_max_frame = MAX_FRAME
+        self.id = "<worker>"
+        self.execmodel = _ExecModel("thread")
+
+    def __repr__(self):
+        return "<WorkerGateway id=%r>" % (self.id,)
+
+    # -- channels
+
+    def newchannel(self):
+        with self._lock:
+            cid = self._next_id
+            self._next_id = cid + 2 if cid < 0xFFFFFFFD else 2
+        ch = Channel(self, cid)
+        self._chans[cid] = ch._wref
+        return ch
+
+    def _getchannel(self, cid):
+        r = self._chans.get(cid)
+        ch = r() if r is not None else None
+        if ch is None:
+            if cid == 0:
+                raise LoadError("channel id 0")
+            ch = Channel(self, cid)
+            self._chans[cid] = ch._wref
+        return ch
+
+    def _lookup(self, cid):
+        r = self._chans.get(cid)
+        return r() if r is not None else None
+
+    def _no_longer_opened(self, cid):
+        cb = self._callbacks.pop(cid, None)
+        if cb is not None and cb.endmarker is not NO_ENDMARKER_WANTED:
+            try:
+                cb.callback(cb.endmarker)
+            except Exception as e:
+                self._stderr("exception in the endmarker callback of channel %d:\n%s"
+                             % (cid, _errortext(e)))
+
+    # -- writing
+
+    def _flush(self):
+        q = self._q
+        wio = self._wio
+        while q and wio.acquire(False):
+            try:
+                self._drain()
+            finally:
+                wio.release()
+
+    def _drain(self):
+        q = self._q
+        fd = self._out
+        try:
+            while q:
+                f = q.popleft()
+                if not q and type(f) is bytes:
+                    n = os.write(fd, f)
+                    if n != len(f):
+                        self._write_all([memoryview(f)[n:]])
+                    continue
+                parts = [f] if type(f) is bytes else list(f)
+                while q and len(parts) < 500:
+                    f = q.popleft()
+                    if type(f) is bytes:
+                        parts.append(f)
+                    else:
+                        parts.extend(f)
+                self._write_all(parts)
+        except OSError as e:
+            self._die(0, "execnet worker: writing to the opener failed (%s), exiting" % e)
+
+    def _write_all(self, parts):
+        fd = self._out
+        if _writev is None:
+            parts = [b"".join(parts)]
+        while parts:
+            if len(parts) == 1:
+                n = os.write(fd, parts[0])
+            else:
+                n = _writev(fd, parts)
+            i = 0
+            for part in parts:
+                k = len(part)
+                if n < k:
+                    break
+                n -= k
+                i += 1
+            if i == len(parts):
+                return
+            parts = parts[i:]
+            parts[0] = memoryview(parts[0])[n:]
+
+    def _send_credit(self, cid, n):
+        self._q.append(_frame(b"\x09" + _varint(cid) + _varint(n)))
+        self._flush()
+
+    def _send_hello(self):
+        try:
+            cwd = os.getcwd()
+        except OSError:
+            cwd = ""
+        info = {"python": sys.version.split()[0], "pid": os.getpid(),
+                "executable": sys.executable or "", "platform": sys.platform,
+                "cwd": cwd, "execmodel": "thread"}
+        out = [b"\x00EXNT\x01", _varint(WINDOW), _varint(MAX_FRAME)]
+        _enc(info, out, 0)
+        self._q.append(_frame(b"".join(out)))
+        self._flush()
+
+    # -- exiting
+
+    def _stderr(self, msg):
+        try:
+            sys.stderr.write(msg.rstrip("\n") + "\n")
+            sys.stderr.flush()
+        except Exception:
+            pass
+
+    def _flush_stdio(self):
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except Exception:
+                pass
+
+    def _die(self, code, msg=None):
+        self._exiting = True
+        if msg:
+            self._stderr(msg)
+        self._flush_stdio()
+        os._exit(code)
+
+    def _terminate(self):
+        """Flush what is queued, then exit at once."""
+        self._exiting = True
+        if self._wio.acquire(True, 5.0):
+            try:
+                if self._q:
+                    self._drain()
+            except BaseException:
+                pass
+        self._die(0)
+
+    def _lost(self):
+        """The input stream ended: the opener is gone."""
+        self._exiting = True
+        # deliver endmarkers, but never let a callback keep us alive
+        _start(self._watchdog, (1.0,))
+        with self._rlock:
+            for cid in list(self._callbacks):
+                self._no_longer_opened(cid)
+        if self._wio.acquire(True, 0.5):
+            try:
+                os.set_blocking(self._out, False)
+                if self._q:
+                    self._drain()
+            except BaseException:
+                pass
+        self._die(0)
+
+    def _watchdog(self, delay):
+        import time
+        time.sleep(delay)
+        self._die(0)
+
+    # -- reading
+
+    def _frames(self):
+        """Yield each frame body as a memoryview of exactly its bytes."""
+        raw = FileIO(self._in, "rb", closefd=False)
+        buf = bytearray(CAP)
+        mv = memoryview(buf)
+        unpack = _u32.unpack_from
+        s = e = 0
+        while True:
+            if e - s >= 4:
+                n = unpack(buf, s)[0]
+                if n > MAX_FRAME:
+                    raise _ProtocolError("a frame of %d bytes, more than the %d announced"
+                                         % (n, MAX_FRAME))
+                q = s + 4 + n
+                if q <= e:
+                    s = q
+                    yield mv[q - n:q]
+                    continue
+                if n + 4 > CAP:
+                    big = bytearray(n)
+                    bm = memoryview(big)
+                    h = e - s - 4
+                    bm[:h] = mv[s + 4:e]
+                    s = e = 0
+                    while h < n:
+                        k = raw.readinto(bm[h:])
+                        if not k:
+                            raise _ProtocolError("the stream ended inside a frame "
+                                                 "(%d of %d bytes)" % (h, n))
+                        h += k
+                    yield bm
+                    del bm, big
+                    continue
+                if q > CAP:
+                    buf[:e - s] = buf[s:e]
+                    s, e = 0, e - s
+            if s == e:
+                s = e = 0
+            elif CAP - e < (CAP >> 2):
+                buf[:e - s] = buf[s:e]
+                s, e = 0, e - s
+            k = raw.readinto(mv[e:])
+            if not k:
+                if e > s:
+                    raise _ProtocolError("the stream ended inside a frame")
+                return
+            e += k
+
+    def _read_hello(self, frames):
+        m = next(frames, None)
+        if m is None:
+            self._die(1, "execnet worker: the stream ended before the opener's hello")
+        try:
+            if m[0] != 0:
+                raise _ProtocolError("the first frame is not a Hello (message tag %d)" % m[0])
+            magic = bytes(m[1:5])
+            if magic != b"EXNT":
+                raise _ProtocolError("wrong magic %r in the opener's hello (expected b'EXNT')"
+                                     % (magic,))
+            version, p = _rdvar(m, 5, 10)
+            if version != 1:
+                raise _ProtocolError("the opener speaks wire version %d, this worker speaks 1"
+                                     % version)
+            window, p = _rdvar(m, p, 10)
+            maxf, p = _rdvar(m, p, 10)
+            info = _decode_all(m, p, self)
+        except (LoadError, IndexError, ValueError, _StructError) as e:
+            raise _ProtocolError("bad hello: %s" % e)
+        self._peer_window = window
+        self._peer_max_frame = maxf
+        return info if type(info) is dict else {}
+
+    def _apply(self, info):
+        model = info.get("execmodel", "thread")
+        if model not in ("thread", "main_thread_only"):
+            self._die(1, "execnet worker: unsupported execmodel %r "
+                      "(this worker runs 'thread' and 'main_thread_only')" % (model,))
+        self.execmodel = _ExecModel(model)
+        if "id" in info:
+            self.id = "%s-worker" % (info["id"],)
+        try:
+            env = info.get("env")
+            if env:
+                for k, v in env.items():
+                    os.environ[str(k)] = str(v)
+            if info.get("dont_write_bytecode") is not None:
+                sys.dont_write_bytecode = bool(info["dont_write_bytecode"])
+            chdir = info.get("chdir")
+            if chdir:
+                os.makedirs(chdir, exist_ok=True)
+                os.chdir(chdir)
+            nice = info.get("nice")
+            if nice and hasattr(os, "nice"):
+                os.nice(int(nice))
+        except Exception as e:
+            self._die(1, "execnet worker: applying the opener's settings failed: %s" % (e,))
+
+    def _reader(self, frames):
+        self._reader_ident = _get_ident()
+        rlock = self._rlock
+        lookup = self._chans.get
+        callbacks = self._callbacks
+        m = None
+        try:
+            for m in frames:
+                t = m[0]
+                if t == 5:
+                    x = m[1]
+                    if x < 128:
+                        cid, p = x, 2
+                    else:
+                        cid, p = _rdvar(m, 1, 5)
+                    t2 = m[p]
+                    if t2 == 2 and m[p + 1] < 128 and len(m) == p + 2:
+                        x = m[p + 1]
+                        item = (x >> 1) ^ -(x & 1)
+                    else:
+                        item = _decode_all(m, p, self)
+                    cost = len(m)
+                    with rlock:
+                        cb = callbacks.get(cid)
+                        if cb is None:
+                            r = lookup(cid)
+                            ch = r() if r is not None else None
+                            if ch is not None:
+                                q = ch._items
+                                if q is not None and not ch._recv_closed:
+                                    q.put((item, cost))
+                        else:
+                            self._callback(cid, cb, item, cost)
+                elif t == 9:
+                    cid, p = _rdvar(m, 1, 5)
+                    n, p = _rdvar(m, p, 10)
+                    if p != len(m):
+                        raise LoadError("trailing bytes after Credit")
+                    ch = self._lookup(cid)
+                    if ch is not None:
+                        with self._lock:
+                            ch._credit += n
+                            ws = ch._waiters
+                            if ws:
+                                ch._waiters = None
+                                for w in ws:
+                                    w.release()
+                elif t == 4:
+                    cid, p = _rdvar(m, 1, 5)
+                    n, p = _rdcount(m, p)
+                    if p + n != len(m):
+                        raise LoadError("trailing bytes after ChannelExec")
+                    source = str(m[p:p + n], "utf-8")
+                    self._schedule(self._getchannel(cid), source)
+                elif 6 <= t <= 8:
+                    cid, p = _rdvar(m, 1, 5)
+                    err = None
+                    if t == 7:
+                        n, p = _rdcount(m, p)
+                        err = str(m[p:p + n], "utf-8")
+                        p += n
+                    if p != len(m):
+                        raise LoadError("trailing bytes after a close message")
+                    with rlock:
+                        self._remote_close(cid, t, err)
+                elif t == 1:
+                    cid, p = _rdvar(m, 1, 5)
+                    if p != len(m):
+                        raise LoadError("trailing bytes after Status")
+                    self._status(cid)
+                elif t == 3:
+                    if len(m) != 1:
+                        raise LoadError("trailing bytes after Terminate")
+                    self._terminate()
+                elif t == 2:
+                    _decode_all(m, 1, self)  # no settings in version 1
+                elif t == 0:
+                    raise LoadError("a second Hello")
+                else:
+                    raise LoadError("unknown message tag %d" % t)
+                m = None
+        except (_ProtocolError, LoadError, IndexError, ValueError, OverflowError,
+                _StructError) as e:
+            what = str(e) if isinstance(e, (_ProtocolError, LoadError)) else \
+                "truncated or malformed message (%s: %s)" % (type(e).__name__, e)
+            if m is not None and len(m):
+                what += " in a frame of %d bytes with message tag %d" % (len(m), m[0])
+            self._die(1, "execnet worker: protocol error: %s" % what)
+        except BaseException as e:
+            self._die(1, "execnet worker: internal error in the reader:\n%s" % _errortext(e))
+        self._lost()
+
+    def _callback(self, cid, cb, item, cost):
+        """Run a callback for an item (reader thread, _rlock held)."""
+        try:
+            cb.callback(item)
+        except Exception as e:
+            text = _errortext(e)
+            ch = self._lookup(cid)
+            if ch is not None:
+                ch._close(text)
+            else:
+                b = text.encode("utf-8", "replace")
+                self._q.append(_frame(b"\x07" + _varint(cid) + _varint(len(b)) + b))
+                self._flush()
+                self._no_longer_opened(cid)
+            return
+        t = cb.taken + cost
+        if t < HALF:
+            cb.taken = t
+        else:
+            cb.taken = 0
+            self._send_credit(cid, t)
+
+    def _remote_close(self, cid, tag, err):
+        ch = self._lookup(cid)
+        if ch is None:
+            if err is not None:
+                RemoteError(err).warn()
+            self._no_longer_opened(cid)
+            return
+        with self._lock:
+            if err is not None:
+                ch._remoteerrors.append(RemoteError(err))
+            if tag != 8:
+                ch._closed = True
+            ch._end_locked()
+        if ch._closed and self._chans.get(cid) is ch._wref:
+            self._chans.pop(cid, None)
+        self._no_longer_opened(cid)
+
+    def _status(self, cid):
+        d = {"numchannels": len(self._chans), "numexecuting": self._nexec,
+             "execmodel": self.execmodel.backend}
+        out = [b"", b"\x05" + _varint(cid)]
+        _enc(d, out, 0)
+        out[0] = _p32(sum(map(len, out)))
+        self._q.append(b"".join(out))
+        self._q.append(_frame(b"\x06" + _varint(cid)))
+        self._flush()
+
+    # -- executing
+
+    def _schedule(self, ch, source):
+        if self.execmodel.backend == "thread":
+            with self._lock:
+                idle = self._main_idle
+                self._main_idle = False
+            if not idle:
+                _start(self._execute, (ch, source))
+                return
+        self._mainq.put((ch, source))
+
+    def _execute(self, ch, source):
+        with self._lock:
+            self._nexec += 1
+        err = None
+        ch._executing = True
+        try:
+            try:
+                if source[:1] in (" ", "\t"):  # execnet dedents in remote_exec
+                    import textwrap
+                    source = textwrap.dedent(source)
+                co = compile(source, "<remote exec>", "exec")
+                g = {"channel": ch, "__name__": "__channelexec__"}
+                exec(co, g)
+            finally:
+                ch._executing = False
+                g = co = None
+        except EOFError:
+            pass
+        except KeyboardInterrupt:
+            err = INTERRUPT_TEXT
+            raise
+        except BaseException as e:
+            err = _errortext(e)
+            e = None
+        finally:
+            self._flush_stdio()
+            with self._lock:
+                self._nexec -= 1
+            ch._close(err)
+
+    def _mainloop(self):
+        q = self._mainq
+        thread_model = self.execmodel.backend == "thread"
+        try:
+            while True:
+                ch, source = q.get()
+                self._execute(ch, source)
+                ch = None
+                if thread_model:
+                    with self._lock:
+                        self._main_idle = True
+        except KeyboardInterrupt:
+            self._die(1)
+
+
+def _serve():
+    # move the protocol off fds 0/1: remote print() and os.write(1, ...) go
+    # to stderr, remote reads of stdin see /dev/null
+    infd = os.dup(0)
+    outfd = os.dup(1)
+    nul = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nul, 0)
+    os.close(nul)
+    try:
+        os.dup2(2, 1)
+    except OSError:
+        nul = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(nul, 1)
+        os.close(nul)
+    if sys.stdout is not None:
+        try:
+            sys.stdout.reconfigure(line_buffering=True)
+        except Exception:
+            pass
+    gw = WorkerGateway(infd, outfd)
+    gw._send_hello()
+    # threading must first be imported by the main thread (else its idea of
+    # the main thread is wrong, e.g. for asyncio in remote code)
+    import threading  # noqa: F401
+    frames = gw._frames()
+    try:
+        info = gw._read_hello(frames)
+    except (_ProtocolError, OSError) as e:
+        gw._die(1, "execnet worker: %s" % (e,))
+    gw._apply(info)
+    _start(gw._reader, (frames,))
+    gw._mainloop()
+
+
+if __name__ == "__execnet_worker__":
+    _serve()
