@@ -324,6 +324,8 @@ impl Gateway {
     pub async fn rinfo(&self) -> Result<RInfo> {
         let ch = self.remote_exec(RINFO_SOURCE).await?;
         let info: RInfo = ch.receive().await?;
+        // Let the snippet finish, so it does not linger in remote_status().
+        ch.wait_close(Some(Duration::from_secs(10))).await?;
         Ok(info)
     }
 

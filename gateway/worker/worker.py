@@ -358,7 +358,7 @@ class Channel:
         return "<Channel id=%d %s>" % (self.id, "closed" if self._closed else "open")
 
     def __del__(self):
-        gw = self.gateway
+        gw = getattr(self, "gateway", None)
         if gw is None or gw._exiting:
             return
         tbl = gw._chans
