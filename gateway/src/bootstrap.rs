@@ -2,7 +2,12 @@
 //! opener's hello info, and turning a failed start into an error that says
 //! which step failed and quotes what came back.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use execnet_transport::{BoxedReader, BoxedWriter};
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use execnet_wire::{quote_bytes, Int, Value};
 use execnet_xspec::XSpec;
@@ -43,14 +48,142 @@ pub fn worker_argv(spec: &XSpec) -> Vec<String> {
     argv
 }
 
-/// The bytes written to the stream before any frame: the source length
-/// (`u32` LE) and the worker source.
-pub fn bootstrap_bytes() -> Vec<u8> {
-    let len = u32::try_from(WORKER.len()).unwrap_or(u32::MAX);
-    let mut bytes = Vec::with_capacity(4 + WORKER.len());
-    bytes.extend_from_slice(&len.to_le_bytes());
-    bytes.extend_from_slice(WORKER.as_bytes());
-    bytes
+/// What the loader writes first: this tag and its Python's bytecode magic.
+const GREETING: &[u8; 4] = b"EXNL";
+/// What the loader writes before the compiled worker it was asked for.
+const CODE_TAG: &[u8; 4] = b"EXNC";
+/// The largest compiled worker accepted from a loader.
+const MAX_CODE: usize = 16 << 20;
+
+/// Compiled workers (marshal data) by bytecode magic, from local
+/// interpreters only: later gateways to an interpreter with the same magic
+/// skip compiling the worker (about 10 ms of every start).
+static CODE_CACHE: Mutex<Option<HashMap<[u8; 4], Arc<Vec<u8>>>>> = Mutex::new(None);
+
+fn cached_code(magic: [u8; 4]) -> Option<Arc<Vec<u8>>> {
+    let cache = CODE_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    cache.as_ref().and_then(|c| c.get(&magic).cloned())
+}
+
+fn cache_code(magic: [u8; 4], code: Vec<u8>) {
+    let mut cache = CODE_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
+    cache
+        .get_or_insert_with(HashMap::new)
+        .insert(magic, Arc::new(code));
+}
+
+/// Why the loader handshake failed: what came back, for the error message.
+pub(crate) struct HandshakeFailure {
+    pub(crate) first_bytes: Vec<u8>,
+    pub(crate) reason: String,
+}
+
+/// Ship the worker to the loader (WIRE.md section 1): read the loader's
+/// greeting, then send the worker as marshal data when an interpreter with
+/// the same bytecode magic compiled it before, else as source.
+/// `learn`: ask the loader for the compiled worker to cache (only for
+/// interpreters we started ourselves, since the cache feeds other gateways).
+pub(crate) async fn ship_worker(
+    reader: &mut BoxedReader,
+    writer: &mut BoxedWriter,
+    learn: bool,
+) -> Result<(), HandshakeFailure> {
+    let mut greeting = [0u8; 8];
+    if let Err(e) = reader.read_exact(&mut greeting).await {
+        return Err(failure(
+            reader,
+            Vec::new(),
+            &format!("no greeting from the loader ({e})"),
+        )
+        .await);
+    }
+    if &greeting[..4] != GREETING {
+        return Err(failure(
+            reader,
+            greeting.to_vec(),
+            "the loader's greeting is missing",
+        )
+        .await);
+    }
+    let mut magic = [0u8; 4];
+    magic.copy_from_slice(&greeting[4..]);
+    let cached = cached_code(magic);
+    let (mode, body): (u8, &[u8]) = match &cached {
+        Some(code) => (b'm', code.as_slice()),
+        None if learn => (b'S', WORKER.as_bytes()),
+        None => (b's', WORKER.as_bytes()),
+    };
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    let mut head = len.to_le_bytes().to_vec();
+    head.push(mode);
+    let sent = async {
+        writer.write_all(&head).await?;
+        writer.write_all(body).await?;
+        writer.flush().await
+    }
+    .await;
+    if let Err(e) = sent {
+        return Err(failure(
+            reader,
+            greeting.to_vec(),
+            &format!("sending the worker failed: {e}"),
+        )
+        .await);
+    }
+    if mode == b'S' {
+        let mut head = [0u8; 8];
+        if let Err(e) = reader.read_exact(&mut head).await {
+            return Err(failure(
+                reader,
+                greeting.to_vec(),
+                &format!("no compiled worker came back ({e})"),
+            )
+            .await);
+        }
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&head[4..]);
+        let len = u32::from_le_bytes(len) as usize;
+        if &head[..4] != CODE_TAG || len > MAX_CODE {
+            return Err(failure(
+                reader,
+                head.to_vec(),
+                "the loader answered with something else than the compiled worker",
+            )
+            .await);
+        }
+        let mut code = vec![0u8; len];
+        if let Err(e) = reader.read_exact(&mut code).await {
+            return Err(failure(
+                reader,
+                head.to_vec(),
+                &format!("the compiled worker was cut short ({e})"),
+            )
+            .await);
+        }
+        cache_code(magic, code);
+    }
+    Ok(())
+}
+
+/// Collect a little more of what the peer sent (bounded in size and time)
+/// to quote it.
+async fn failure(reader: &mut BoxedReader, mut first: Vec<u8>, reason: &str) -> HandshakeFailure {
+    let mut buf = [0u8; 64];
+    while first.len() < 64 {
+        let more = wait_bounded(
+            reader.read(&mut buf[..64 - first.len()]),
+            Duration::from_millis(200),
+        )
+        .await;
+        match more {
+            Some(Ok(n)) if n > 0 => first.extend_from_slice(&buf[..n]),
+            _ => break,
+        }
+    }
+    HandshakeFailure {
+        first_bytes: first,
+        reason: reason.to_string(),
+    }
 }
 
 /// The `info` of the opener's Hello: the gateway id and the settings the
@@ -80,7 +213,11 @@ pub fn hello_info(spec: &XSpec, id: &str) -> Value {
 /// Build the error for a worker that did not say hello: wait a little for
 /// the process to exit and its stderr to end, then say what happened.
 pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Error {
+    // A process that did not answer in time is not about to exit: waiting
+    // for its exit (or the end of its stderr) would only delay the error.
+    let timed_out = matches!(cause, Cause::Timeout(_));
     let status = match &shared.process {
+        Some(p) if timed_out => p.try_wait().ok().flatten(),
         Some(p) => wait_bounded(p.wait(), Duration::from_secs(2))
             .await
             .and_then(Result::ok),
@@ -88,7 +225,7 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
     };
     // Give the stderr pump a moment to collect the last words.
     for _ in 0..50 {
-        if shared.stderr_tail.is_finished() {
+        if timed_out || shared.stderr_tail.is_finished() {
             break;
         }
         async_io::Timer::after(Duration::from_millis(10)).await;
@@ -125,6 +262,12 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
             quote_bytes(&first)
         ));
     }
+    if what.starts_with("ssh ") {
+        let code = status.and_then(|s| s.code());
+        if let Some(failure) = execnet_transport::SshFailure::classify(code, &stderr) {
+            (step, message) = crate::ssh::explain(failure, what);
+        }
+    }
     if !stderr.is_empty() {
         message.push_str(&format!("; its stderr says:\n{stderr}"));
     }
@@ -137,7 +280,7 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
 
 /// Whether `bytes` look like the start of a Hello frame.
 fn is_frame_start(bytes: &[u8]) -> bool {
-    bytes.len() < 9 || bytes[4..9] == [0, b'E', b'X', b'N', b'T']
+    bytes.starts_with(GREETING) || bytes.len() < 9 || bytes[4..9] == [0, b'E', b'X', b'N', b'T']
 }
 
 /// Why the hello did not arrive.

@@ -5,10 +5,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use execnet_transport::{CommandTransport, Connection, Signal, Transport};
+use execnet_transport::{CommandTransport, Connection, Signal, SshTransport, Transport};
 use execnet_wire::{from_value, Value};
 use execnet_xspec::{Kind, XSpec};
-use futures_lite::AsyncWriteExt;
 use serde::Deserialize;
 
 use crate::bootstrap::{self, wait_bounded, Cause};
@@ -135,7 +134,8 @@ impl Drop for GatewayInner {
 
 impl Gateway {
     /// Open a gateway from a spec string (`"popen"`,
-    /// `"popen//python=python3.11"`, `"popen//chdir=work//id=a"`).
+    /// `"popen//python=python3.11"`, `"popen//chdir=work//id=a"`,
+    /// `"ssh=-p 2222 user@host//chdir=work"`, `"socket=127.0.0.1:8888"`).
     pub async fn open(spec: &str) -> Result<Gateway> {
         Self::open_with(XSpec::parse(spec)?, Options::default()).await
     }
@@ -151,6 +151,19 @@ impl Gateway {
 
     /// Open a gateway with the given id (the Group layer chooses ids).
     pub async fn open_with_id(spec: XSpec, id: String, options: Options) -> Result<Gateway> {
+        let route = spec
+            .via()
+            .map(|v| format!("via={v}"))
+            .or_else(|| spec.installvia().map(|v| format!("installvia={v}")));
+        if let Some(route) = route {
+            return Err(Error::Bootstrap {
+                gateway: id,
+                step: Step::Route,
+                message: format!(
+                    "{route} names another gateway: open it with a Group (or Gateway::open_via / open_installvia)"
+                ),
+            });
+        }
         let transport: Box<dyn Transport> = match spec.kind() {
             Kind::Popen => {
                 let argv = bootstrap::worker_argv(&spec);
@@ -162,17 +175,33 @@ impl Gateway {
                 };
                 Box::new(CommandTransport::new(cmd, program))
             }
+            Kind::Ssh(args) => {
+                let multiplex = spec
+                    .get("ssh_multiplex")
+                    .is_none_or(|v| !matches!(v, "no" | "false" | "0" | "off"));
+                Box::new(
+                    SshTransport::new(args, bootstrap::worker_argv(&spec))
+                        .config(spec.ssh_config())
+                        .multiplex(multiplex),
+                )
+            }
+            Kind::Socket(addr) => {
+                let addr = addr.clone();
+                let token = crate::socket::client_token(spec.token_file(), &id)?;
+                let conn = crate::socket::connect(&addr, token.as_ref(), &id).await?;
+                return Self::from_connection(conn, spec, id, options).await;
+            }
             other => {
                 return Err(Error::Bootstrap {
                     gateway: id,
                     step: Step::Connect,
-                    message: format!(
-                        "{other:?} gateways are opened by the execnet facade's Group, not Gateway::open"
-                    ),
+                    message: format!("{other:?} gateways are not supported"),
                 })
             }
         };
-        Self::from_transport_with(transport, spec, id, options).await
+        // Only an interpreter started here may teach the worker cache.
+        let learn = matches!(spec.kind(), Kind::Popen) && spec.via().is_none();
+        Self::connect_with(transport, spec, id, options, learn).await
     }
 
     /// Open a gateway over any [`Transport`] whose far end runs the
@@ -192,6 +221,16 @@ impl Gateway {
         id: String,
         options: Options,
     ) -> Result<Gateway> {
+        Self::connect_with(transport, spec, id, options, false).await
+    }
+
+    async fn connect_with(
+        transport: Box<dyn Transport>,
+        spec: XSpec,
+        id: String,
+        options: Options,
+        learn: bool,
+    ) -> Result<Gateway> {
         let conn = transport.connect().await.map_err(|e| Error::Bootstrap {
             gateway: id.clone(),
             step: match e {
@@ -200,7 +239,7 @@ impl Gateway {
             },
             message: e.to_string(),
         })?;
-        Self::from_connection(conn, spec, id, options).await
+        Self::bootstrap(conn, spec, id, options, learn).await
     }
 
     /// Run the bootstrap over an open [`Connection`] and wait for the hello.
@@ -209,6 +248,18 @@ impl Gateway {
         spec: XSpec,
         id: String,
         options: Options,
+    ) -> Result<Gateway> {
+        Self::bootstrap(conn, spec, id, options, false).await
+    }
+
+    /// `learn_code`: the far end is an interpreter this process started, so
+    /// its compiled worker may be cached for later gateways.
+    async fn bootstrap(
+        conn: Connection,
+        spec: XSpec,
+        id: String,
+        options: Options,
+        learn_code: bool,
     ) -> Result<Gateway> {
         let Connection {
             reader,
@@ -247,18 +298,28 @@ impl Gateway {
                 options: options.clone(),
             }),
         };
-        let boot = bootstrap::bootstrap_bytes();
-        let wrote = async {
-            writer.write_all(&boot).await?;
-            writer.flush().await
-        }
+        let mut reader = reader;
+        let shipped = wait_bounded(
+            bootstrap::ship_worker(&mut reader, &mut writer, learn_code),
+            options.bootstrap_timeout,
+        )
         .await;
-        runtime::detach(read_loop(shared.clone(), reader, max_frame));
-        if let Err(e) = wrote {
-            shared.lose(&format!("writing the worker source failed: {e}"));
-        } else {
-            runtime::detach(write_loop(shared.clone(), writer));
+        let failed = match shipped {
+            Some(Ok(())) => None,
+            Some(Err(failure)) => {
+                shared.lock().first_bytes = failure.first_bytes;
+                shared.lose(&failure.reason);
+                Some(Cause::Lost)
+            }
+            None => Some(Cause::Timeout(options.bootstrap_timeout)),
+        };
+        if let Some(cause) = failed {
+            let err = bootstrap::diagnose(&shared, &id, cause).await;
+            exit_shared(&shared, Duration::from_millis(100)).await;
+            return Err(err);
         }
+        runtime::detach(read_loop(shared.clone(), reader, max_frame));
+        runtime::detach(write_loop(shared.clone(), writer));
         let hello = wait_bounded(wait_hello(&shared), options.bootstrap_timeout).await;
         let cause = match hello {
             Some(true) => return Ok(gateway),

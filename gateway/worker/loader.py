@@ -2,6 +2,8 @@ import sys, os
 if sys.version_info < (3, 8):
     sys.stderr.write("execnet: the worker needs Python >= 3.8, this is %d.%d.%d\n" % tuple(sys.version_info[:3]))
     sys.exit(1)
+from _frozen_importlib_external import MAGIC_NUMBER as _magic
+os.write(1, b"EXNL" + _magic)
 def _read(n, what):
     parts = []
     while n:
@@ -12,5 +14,18 @@ def _read(n, what):
         parts.append(b)
         n -= len(b)
     return b"".join(parts)
-_src = _read(int.from_bytes(_read(4, "source length"), "little"), "source")
-exec(compile(_src, "<execnet worker>", "exec"), {"__name__": "__execnet_worker__"})
+_head = _read(5, "header")
+_body = _read(int.from_bytes(_head[:4], "little"), "source")
+if _head[4:] == b"m":
+    import marshal
+    _code = marshal.loads(_body)
+else:
+    _code = compile(_body, "<execnet worker>", "exec")
+    if _head[4:] == b"S":
+        import marshal
+        _body = marshal.dumps(_code)
+        _body = b"EXNC" + len(_body).to_bytes(4, "little") + _body
+        while _body:
+            _body = _body[os.write(1, _body):]
+del _head, _body
+exec(_code, {"__name__": "__execnet_worker__"})

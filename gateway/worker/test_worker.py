@@ -235,7 +235,10 @@ class Worker:
         self.t0 = time.perf_counter()
         self.hello_at = None
         threading.Thread(target=self._stderr, daemon=True).start()
-        self.write(struct.pack("<I", len(WORKER)) + WORKER)
+        self.greeting = self._readn(8)
+        if self.greeting is not None:
+            assert self.greeting[:4] == b"EXNL", self.greeting
+        self.write(struct.pack("<I", len(WORKER)) + b"s" + WORKER)
         if hello:
             if info is None:
                 info = {"id": "gw0", "execmodel": "thread"}
@@ -413,7 +416,7 @@ class TestLoader(unittest.TestCase):
         return p.returncode, p.stderr.decode()
 
     def test_truncated_source(self):
-        code, err = self.run_loader(struct.pack("<I", 1000) + b"x = 1\n")
+        code, err = self.run_loader(struct.pack("<I", 1000) + b"s" + b"x = 1\n")
         self.assertEqual(code, 1)
         self.assertIn("execnet:", err)
         self.assertIn("ended", err)
@@ -425,7 +428,7 @@ class TestLoader(unittest.TestCase):
 
     def test_runs_source_in_fresh_namespace(self):
         src = b"__import__('sys').stderr.write(__name__ + ' ' + str(sorted(globals())))\n"
-        code, err = self.run_loader(struct.pack("<I", len(src)) + src)
+        code, err = self.run_loader(struct.pack("<I", len(src)) + b"s" + src)
         self.assertEqual(code, 0, err)
         self.assertEqual(err, "__execnet_worker__ ['__builtins__', '__name__']")
 
