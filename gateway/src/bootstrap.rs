@@ -58,7 +58,10 @@ const MAX_CODE: usize = 16 << 20;
 /// Compiled workers (marshal data) by bytecode magic, from local
 /// interpreters only: later gateways to an interpreter with the same magic
 /// skip compiling the worker (about 10 ms of every start).
-static CODE_CACHE: Mutex<Option<HashMap<[u8; 4], Arc<Vec<u8>>>>> = Mutex::new(None);
+static CODE_CACHE: Mutex<Option<CodeCache>> = Mutex::new(None);
+
+/// Marshal data of the compiled worker by bytecode magic.
+type CodeCache = HashMap<[u8; 4], Arc<Vec<u8>>>;
 
 fn cached_code(magic: [u8; 4]) -> Option<Arc<Vec<u8>>> {
     let cache = CODE_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
