@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
 
 use event_listener::Event;
 use execnet_transport::{BoxedReader, BoxedWriter, Process, StderrTail};
@@ -31,6 +32,18 @@ pub(crate) struct Shared {
     pub(crate) process: Option<Box<dyn Process>>,
     pub(crate) stderr_tail: StderrTail,
     pub(crate) description: String,
+    /// The write half, while the writer task does not hold it: a thread
+    /// that queued bytes may write them itself (no hand-off, lower latency).
+    writer: Mutex<WriterSlot>,
+}
+
+/// The stream's write half and bytes taken from the session but not yet
+/// written (they go out before anything queued later).
+#[derive(Default)]
+struct WriterSlot {
+    writer: Option<BoxedWriter>,
+    pending: Vec<u8>,
+    written: usize,
 }
 
 pub(crate) struct State {
@@ -75,7 +88,42 @@ impl Shared {
             process,
             stderr_tail,
             description,
+            writer: Mutex::new(WriterSlot::default()),
         })
+    }
+
+    /// Write what the session queued from the calling thread, if the writer
+    /// is free and the stream takes it all without waiting. `false`: the
+    /// writer task must do it.
+    fn try_write_now(&self) -> bool {
+        let Ok(mut guard) = self.writer.try_lock() else {
+            return false;
+        };
+        let slot = &mut *guard;
+        let Some(writer) = slot.writer.as_mut() else {
+            return false;
+        };
+        if slot.written < slot.pending.len() {
+            return false;
+        }
+        slot.pending.clear();
+        slot.written = 0;
+        self.lock().session.poll_transmit(&mut slot.pending);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        while slot.written < slot.pending.len() {
+            match writer
+                .as_mut()
+                .poll_write(&mut cx, &slot.pending[slot.written..])
+            {
+                Poll::Ready(Ok(n)) if n > 0 => slot.written += n,
+                _ => return false,
+            }
+        }
+        matches!(writer.as_mut().poll_flush(&mut cx), Poll::Ready(Ok(())))
+    }
+
+    fn writer_slot(&self) -> MutexGuard<'_, WriterSlot> {
+        self.writer.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -94,7 +142,7 @@ impl Shared {
         if wakeups.conn {
             self.conn_event.notify(usize::MAX);
         }
-        if wakeups.transmit {
+        if wakeups.transmit && !self.try_write_now() {
             self.tx_event.notify(usize::MAX);
         }
     }
@@ -214,24 +262,35 @@ fn end_reason(shared: &Shared, decoder: &Decoder) -> String {
 }
 
 /// Write what the session queues until the connection ends or the writer is
-/// asked to close; then close the stream (the worker sees EOF).
-pub(crate) async fn write_loop(shared: Arc<Shared>, mut writer: BoxedWriter) {
+/// asked to close; then close the stream (the worker sees EOF). Threads that
+/// queue bytes write them themselves while this task waits (see
+/// `Shared::try_write_now`); it takes over when the stream would block.
+pub(crate) async fn write_loop(shared: Arc<Shared>, writer: BoxedWriter) {
+    shared.writer_slot().writer = Some(writer);
     let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    loop {
-        let listener = {
-            let mut st = shared.lock();
-            buf.clear();
-            st.session.poll_transmit(&mut buf);
-            if buf.is_empty() {
-                if st.close_writer || st.session.lost_reason().is_some() {
-                    break;
-                }
-                Some(shared.tx_event.listen())
-            } else {
-                None
-            }
+    let mut writer = loop {
+        let listener = shared.tx_event.listen();
+        let Some(mut writer) = shared.writer_slot().writer.take() else {
+            return;
         };
-        if let Some(listener) = listener {
+        buf.clear();
+        {
+            let mut slot = shared.writer_slot();
+            let from = slot.written;
+            buf.extend_from_slice(&slot.pending[from..]);
+            slot.pending.clear();
+            slot.written = 0;
+        }
+        let stop = {
+            let mut st = shared.lock();
+            st.session.poll_transmit(&mut buf);
+            buf.is_empty() && (st.close_writer || st.session.lost_reason().is_some())
+        };
+        if stop {
+            break writer;
+        }
+        if buf.is_empty() {
+            shared.writer_slot().writer = Some(writer);
             listener.await;
             continue;
         }
@@ -242,9 +301,10 @@ pub(crate) async fn write_loop(shared: Arc<Shared>, mut writer: BoxedWriter) {
         .await;
         if let Err(e) = result {
             shared.lose(&format!("writing to {} failed: {e}", shared.description));
-            break;
+            break writer;
         }
-    }
+        shared.writer_slot().writer = Some(writer);
+    };
     let _ = writer.close().await;
     drop(writer);
     shared.lock().writer_done = true;
