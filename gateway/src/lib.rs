@@ -28,14 +28,20 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+mod auth;
 mod bootstrap;
 mod channel;
 mod error;
 mod gateway;
+mod route;
 mod runtime;
+pub mod server;
 pub mod session;
 mod shared;
+mod socket;
+mod ssh;
 
+pub use auth::Token;
 pub use bootstrap::{python_command, worker_argv, LOADER, WORKER};
 pub use channel::Channel;
 pub use error::{Error, RemoteError, Result, Step};

@@ -17,7 +17,7 @@
 //! let mut opener = Session::new(Role::Opener, SessionConfig::default());
 //! let mut worker = Session::new(Role::Worker, SessionConfig::default());
 //! let (mut to_worker, mut to_opener) = (Decoder::default(), Decoder::default());
-//! let ch = opener.open_channel();
+//! let ch = opener.exec("for x in channel: pass").unwrap();
 //! opener.send(ch, Value::Str("hi".into())).unwrap();
 //! // Move bytes both ways until nothing is left to send.
 //! loop {

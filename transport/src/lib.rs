@@ -6,8 +6,9 @@
 //! makes such streams and knows the process behind them:
 //!
 //! - [`CommandTransport`] starts a local command (the Python interpreter for a
-//!   `popen` gateway, or the OpenSSH client for `ssh=`) with piped
-//!   stdin/stdout, and captures its stderr;
+//!   `popen` gateway) with piped stdin/stdout, and captures its stderr;
+//! - [`SshTransport`] runs the system OpenSSH client (`ssh=`), sharing one
+//!   connection per destination, and [`SshFailure`] reads why it failed;
 //! - [`Transport`] is the public trait: anything that yields a [`Connection`]
 //!   (an `AsyncRead` + `AsyncWrite` pair, plus optionally the [`Process`]
 //!   behind it and its stderr) can carry a gateway — a serial line, a
@@ -45,12 +46,14 @@
 mod command;
 mod error;
 mod process;
+mod ssh;
 mod stderr;
 mod tcp;
 
 pub use command::CommandTransport;
 pub use error::TransportError;
 pub use process::{ChildProcess, Process, Signal};
+pub use ssh::{shell_quote, SshFailure, SshTransport};
 pub use stderr::StderrTail;
 pub use tcp::TcpTransport;
 

@@ -1,0 +1,119 @@
+//! Gateways opened through other gateways: `via=` (the new worker is a child
+//! of the via gateway's worker, its bytes relayed over a channel) and
+//! `installvia=` (a one-connection socket server started inside a gateway).
+
+use execnet_transport::{Connection, StderrTail};
+use execnet_xspec::{Kind, XSpec};
+
+use crate::auth::Token;
+use crate::error::{Error, Result, Step};
+use crate::gateway::{Gateway, Options};
+
+/// Run by the via gateway's worker: spawn the interpreter, relay its bytes.
+const RELAY: &str = include_str!("../worker/relay.py");
+/// Run by the installvia gateway's worker: the one-connection socket server.
+const SERVE: &str = include_str!("../worker/serve.py");
+
+impl Gateway {
+    /// Open a gateway whose worker is started by `via`'s worker (Python's
+    /// `subprocess`, with the spec's `python=` or the via worker's own
+    /// interpreter) and whose bytes travel over a channel of `via`.
+    ///
+    /// The spec's `via=` is what a [`Group`](https://docs.rs/execnet) resolves
+    /// to `via`; it is not read here.
+    pub async fn open_via(
+        spec: XSpec,
+        id: String,
+        via: &Gateway,
+        options: Options,
+    ) -> Result<Gateway> {
+        let route_err = |message: String| Error::Bootstrap {
+            gateway: id.clone(),
+            step: Step::Route,
+            message,
+        };
+        if !matches!(spec.kind(), Kind::Popen) {
+            return Err(route_err(format!(
+                "via={}: only popen gateways can be opened through another gateway",
+                via.id()
+            )));
+        }
+        let python = spec
+            .python()
+            .map(|_| crate::bootstrap::python_command(&spec));
+        let channel = via
+            .remote_exec(RELAY)
+            .await
+            .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+        channel
+            .send(&(python, crate::LOADER))
+            .await
+            .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+        let conn = Connection {
+            reader: Box::pin(channel.reader()),
+            writer: Box::pin(channel.writer()),
+            stderr: None,
+            stderr_tail: StderrTail::new(),
+            process: None,
+            description: format!("python through via={}", via.id()),
+        };
+        Gateway::from_connection(conn, spec, id, options).await
+    }
+
+    /// Open a `socket=HOST:PORT` gateway by first starting a socket server
+    /// inside `master` listening on HOST:PORT (port 0: any free port), with
+    /// a fresh token handed back over a channel, then connecting to it
+    /// (execnet's `SocketGateway.new_remote`). The server accepts one
+    /// authenticated connection.
+    pub async fn open_installvia(
+        spec: XSpec,
+        id: String,
+        master: &Gateway,
+        options: Options,
+    ) -> Result<Gateway> {
+        let route_err = |message: String| Error::Bootstrap {
+            gateway: id.clone(),
+            step: Step::Route,
+            message: format!("installvia={}: {message}", master.id()),
+        };
+        let Kind::Socket(addr) = spec.kind() else {
+            return Err(route_err(
+                "installvia= needs a socket=HOST:PORT spec".into(),
+            ));
+        };
+        let (host, port) = split_host_port(addr)
+            .ok_or_else(|| route_err(format!("socket={addr}: expected HOST:PORT")))?;
+        let channel = master
+            .remote_exec(SERVE)
+            .await
+            .map_err(|e| route_err(format!("starting the server failed: {e}")))?;
+        channel
+            .send(&(host, port, crate::LOADER))
+            .await
+            .map_err(|e| route_err(format!("starting the server failed: {e}")))?;
+        let (real_port, token): (u16, String) = channel
+            .receive()
+            .await
+            .map_err(|e| route_err(format!("starting the server on {addr} failed: {e}")))?;
+        let token =
+            Token::new(&token).ok_or_else(|| route_err("the server sent no token".into()))?;
+        let target = if host.contains(':') {
+            format!("[{host}]:{real_port}")
+        } else {
+            format!("{host}:{real_port}")
+        };
+        let mut conn = crate::socket::connect(&target, Some(&token), &id).await?;
+        conn.description = format!("socket {target} (installvia={})", master.id());
+        // The server snippet runs as long as the relayed worker; its channel
+        // need not be kept.
+        drop(channel);
+        Gateway::from_connection(conn, spec, id, options).await
+    }
+}
+
+/// `host:port` or `[v6]:port`.
+pub(crate) fn split_host_port(addr: &str) -> Option<(&str, u16)> {
+    let (host, port) = addr.rsplit_once(':')?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some((host, port.parse().ok()?))
+}

@@ -1,0 +1,159 @@
+//! The socket server (`execnet serve`): for each authenticated TCP connection
+//! a fresh worker (`python3 -c LOADER`) whose stdin/stdout are relayed to it.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_io::Async;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use crate::auth::{server_handshake, AuthError, Token, HANDSHAKE_TIMEOUT};
+use crate::bootstrap::wait_bounded;
+use crate::runtime;
+
+/// At most this many connections may be in the handshake at once; more are
+/// closed at once (a flood of silent clients cannot exhaust the server).
+pub const MAX_PENDING: usize = 32;
+
+/// A listening socket server.
+///
+/// # Examples
+///
+/// ```no_run
+/// use execnet_gateway::server::Server;
+/// use execnet_gateway::Token;
+///
+/// # futures_lite::future::block_on(async {
+/// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?;
+/// println!("listening on {}", server.local_addr()?);
+/// server.run().await
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct Server {
+    listener: Async<TcpListener>,
+    token: Option<Token>,
+    python: Vec<String>,
+}
+
+impl Server {
+    /// Listen on `addr` (`host:port`; port 0 picks a free one). `token: None`
+    /// accepts unauthenticated clients (`--insecure-no-auth`).
+    pub fn bind(addr: &str, token: Option<Token>) -> io::Result<Server> {
+        let listener = Async::<TcpListener>::bind(
+            std::net::ToSocketAddrs::to_socket_addrs(addr)?
+                .next()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?,
+        )?;
+        Ok(Server {
+            listener,
+            token,
+            python: vec!["python3".into()],
+        })
+    }
+
+    /// The interpreter command started for each connection (default `python3`).
+    pub fn python(mut self, command: Vec<String>) -> Self {
+        if !command.is_empty() {
+            self.python = command;
+        }
+        self
+    }
+
+    /// The address actually listened on.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.get_ref().local_addr()
+    }
+
+    /// Accept connections forever. Each is served on the library's driver
+    /// thread; a failing client is logged (one line on stderr) and dropped.
+    pub async fn run(self) -> io::Result<()> {
+        let pending = Arc::new(AtomicUsize::new(0));
+        let token = Arc::new(self.token);
+        let python = Arc::new(self.python);
+        loop {
+            let (stream, peer) = match self.listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: say so, keep serving.
+                    eprintln!("execnet serve: accept failed: {e}");
+                    async_io::Timer::after(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            if pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING {
+                pending.fetch_sub(1, Ordering::SeqCst);
+                eprintln!("execnet serve: {peer}: dropped, too many pending handshakes");
+                continue;
+            }
+            let (pending, token, python) = (pending.clone(), token.clone(), python.clone());
+            runtime::detach(async move {
+                let mut stream = stream;
+                let auth = wait_bounded(
+                    server_handshake(&mut stream, (*token).as_ref()),
+                    HANDSHAKE_TIMEOUT,
+                )
+                .await;
+                pending.fetch_sub(1, Ordering::SeqCst);
+                let failure = match auth {
+                    Some(Ok(())) => None,
+                    Some(Err(AuthError::Refused(m))) => Some(format!("authentication failed: {m}")),
+                    Some(Err(e)) => Some(format!("handshake failed: {e}")),
+                    None => Some(format!("handshake timed out after {HANDSHAKE_TIMEOUT:?}")),
+                };
+                if let Some(failure) = failure {
+                    eprintln!("execnet serve: {peer}: {failure}; closed, nothing run");
+                    return;
+                }
+                if let Err(e) = serve_worker(stream, &python).await {
+                    eprintln!("execnet serve: {peer}: worker: {e}");
+                }
+            });
+        }
+    }
+}
+
+/// Start a worker and relay bytes between it and `stream` until it exits.
+async fn serve_worker(stream: Async<TcpStream>, python: &[String]) -> io::Result<()> {
+    let _ = stream.get_ref().set_nodelay(true);
+    let mut cmd = async_process::Command::new(&python[0]);
+    cmd.args(&python[1..])
+        .arg("-c")
+        .arg(crate::LOADER)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn()?;
+    let (Some(mut stdin), Some(mut stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err(io::Error::other("no pipes"));
+    };
+    let stream = Arc::new(stream);
+    let inbound = async {
+        let _ = futures_lite::io::copy(&mut &*stream, &mut stdin).await;
+        let _ = stdin.close().await;
+        drop(stdin);
+        // The worker sees EOF and exits; the outbound side ends then.
+        std::future::pending::<()>().await;
+    };
+    let outbound = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match stdout.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if (&*stream).write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = stream.get_ref().shutdown(std::net::Shutdown::Both);
+    };
+    futures_lite::future::or(inbound, outbound).await;
+    let _ = child.kill();
+    child.status().await?;
+    Ok(())
+}
