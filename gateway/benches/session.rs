@@ -2,6 +2,8 @@
 //! driven against each other in memory, so regressions in the session,
 //! codec and decoder show up without Python noise.
 
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use execnet_gateway::session::{Recv, Role, Send, Session, SessionConfig};
 use execnet_wire::{Decoder, Value};
