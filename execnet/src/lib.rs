@@ -48,11 +48,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod bench;
 pub mod blocking;
 
 pub use execnet_gateway::{
-    session, Channel, Error, Gateway, Options, RInfo, RemoteError, RemoteStatus, Result, Step,
+    server, session, Channel, Error, Gateway, Options, RInfo, RemoteError, RemoteStatus, Result,
+    Step, Token, LOADER,
 };
+pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
 pub use execnet_transport as transport;
 pub use execnet_transport::Transport;
 pub use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Value, ValueError};

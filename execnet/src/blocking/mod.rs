@@ -21,6 +21,8 @@
 
 mod channel;
 mod gateway;
+mod group;
 
 pub use channel::Channel;
 pub use gateway::Gateway;
+pub use group::{Group, MultiChannel, ReceiveQueue};

@@ -1,0 +1,87 @@
+"""Turn two benchmark JSON objects (ours, Python execnet's) into
+bench/RESULTS.md and bench/ratios.svg. Usage: report.py OURS.json EXECNET.json"""
+
+import json
+import sys
+import platform
+import datetime
+
+# key, label, unit, higher is better, goal (ratio ours/execnet as "speed-up")
+ROWS = [
+    ("startup_ms", "startup (open + first result)", "ms", False, 2.0),
+    ("rtt_us", "round trip", "µs", False, 2.0),
+    ("small_to_per_s", "small messages to worker", "items/s", True, 3.0),
+    ("small_from_per_s", "small messages from worker", "items/s", True, 3.0),
+    ("bulk_to_mib_s", "bulk to worker", "MiB/s", True, 3.0),
+    ("bulk_from_mib_s", "bulk from worker", "MiB/s", True, 3.0),
+    ("group8_start_ms", "8 gateways: start + one result", "ms", False, 3.0),
+    ("group8_terminate_ms", "8 gateways: terminate", "ms", False, 1.0),
+]
+
+
+def speedup(key, ours, theirs, higher):
+    if not ours or not theirs:
+        return 0.0
+    return ours / theirs if higher else theirs / ours
+
+
+def main():
+    ours = json.load(open(sys.argv[1]))
+    theirs = json.load(open(sys.argv[2]))
+    meta = sys.argv[3] if len(sys.argv) > 3 else ""
+    lines = [
+        "# Benchmarks: execnet-rs against Python execnet",
+        "",
+        "Measured in one run by `bench/compare.sh` (release build), both sides "
+        "driving the same interpreter with the same remote snippets. "
+        "Speed-up is how many times faster ours is (higher is better); the "
+        "goal column is from the benchmark issue.",
+        "",
+        "Machine: %s, %s. %s" % (platform.machine(), datetime.date.today().isoformat(), meta),
+        "",
+        "| workload | execnet-rs | Python execnet | unit | speed-up | goal | met |",
+        "|---|---:|---:|---|---:|---:|:-:|",
+    ]
+    bars = []
+    for key, label, unit, higher, goal in ROWS:
+        o, t = ours.get(key, 0.0), theirs.get(key, 0.0)
+        s = speedup(key, o, t, higher)
+        lines.append("| %s | %.1f | %.1f | %s | %.2f× | ≥ %.1f× | %s |"
+                     % (label, o, t, unit, s, goal, "yes" if s >= goal else "no"))
+        bars.append((label, s, goal))
+    lines += ["", "![speed-up per workload](ratios.svg)", ""]
+    open("bench/RESULTS.md", "w").write("\n".join(lines))
+    open("bench/ratios.svg", "w").write(svg(bars))
+
+
+def svg(bars):
+    width, row, left = 720, 34, 250
+    top = 40
+    height = top + row * len(bars) + 30
+    biggest = max([b[1] for b in bars] + [b[2] for b in bars] + [1.0])
+    scale = (width - left - 70) / biggest
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="13">' % (width, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="10" y="22" font-size="15" font-weight="bold">'
+           'execnet-rs speed-up over Python execnet (higher is better)</text>']
+    x1 = left + scale
+    out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#555" '
+               'stroke-dasharray="4,3"/>' % (x1, top - 6, x1, height - 24))
+    out.append('<text x="%.1f" y="%d" fill="#555">1×</text>' % (x1 - 8, height - 8))
+    for i, (label, s, goal) in enumerate(bars):
+        y = top + i * row
+        colour = "#2a7" if s >= goal else "#d84"
+        out.append('<text x="10" y="%d">%s</text>' % (y + 17, label))
+        out.append('<rect x="%d" y="%d" width="%.1f" height="22" fill="%s"/>'
+                   % (left, y + 2, max(s * scale, 1), colour))
+        gx = left + goal * scale
+        out.append('<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="black" stroke-width="2"/>'
+                   % (gx, y, gx, y + 26))
+        out.append('<text x="%.1f" y="%d">%.2f×</text>' % (left + s * scale + 6, y + 17, s))
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main()

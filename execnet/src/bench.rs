@@ -1,0 +1,234 @@
+//! The standard benchmark workloads (ARCHITECTURE.md, "Benchmarks"), as run
+//! by `execnet bench`.
+//!
+//! The remote snippets are the same ones `bench/execnet_bench.py` runs
+//! through Python's execnet, so the two sets of figures compare like with
+//! like. Every figure is the median over `repeats` runs.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # futures_lite::future::block_on(async {
+//! let config = execnet::bench::Config { repeats: 1, ..Default::default() };
+//! let report = execnet::bench::run(&config, |line| eprintln!("{line}")).await?;
+//! println!("{}", report.to_json());
+//! # Ok::<_, execnet::Error>(()) }).unwrap();
+//! ```
+
+use std::time::{Duration, Instant};
+
+use crate::{Gateway, Group, Result};
+
+/// Echo every item back.
+pub const ECHO: &str = "for item in channel:\n    channel.send(item)\n";
+/// Receive a count, then send that many small ints.
+pub const SEND_INTS: &str = "n = channel.receive()\nfor i in range(n):\n    channel.send(i)\n";
+/// Count what arrives until the channel closes, then send the count.
+pub const COUNT_ITEMS: &str =
+    "n = 0\nwhile True:\n    x = channel.receive()\n    if x is None:\n        break\n    n += 1\nchannel.send(n)\n";
+/// Receive a count, then send that many 1 MiB bytes items.
+pub const SEND_BULK: &str =
+    "n = channel.receive()\ndata = b'x' * 1048576\nfor i in range(n):\n    channel.send(data)\n";
+/// Sum the lengths of what arrives until None, then send the sum.
+pub const COUNT_BYTES: &str = "n = 0\nwhile True:\n    x = channel.receive()\n    if x is None:\n        break\n    n += len(x)\nchannel.send(n)\n";
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The gateway spec (`popen`, `popen//python=/usr/bin/python3`, `ssh=…`).
+    pub spec: String,
+    /// How often each workload runs; figures are medians.
+    pub repeats: usize,
+    /// Round trips per run of the round-trip workload.
+    pub round_trips: usize,
+    /// Small items per run of the small-messages workloads.
+    pub small_items: usize,
+    /// 1 MiB items per run of the bulk workloads.
+    pub bulk_mib: usize,
+    /// Gateways in the group workload.
+    pub group_size: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            spec: "popen".into(),
+            repeats: 5,
+            round_trips: 1000,
+            small_items: 10_000,
+            bulk_mib: 100,
+            group_size: 8,
+        }
+    }
+}
+
+/// The figures, named as in `execnet bench --json`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Report {
+    /// Open a gateway and receive the first `remote_exec` result (ms).
+    pub startup_ms: f64,
+    /// One small int through an echo loop (µs, median of all round trips).
+    pub rtt_us: f64,
+    /// Small ints to the worker (items/s).
+    pub small_to_per_s: f64,
+    /// Small ints from the worker (items/s).
+    pub small_from_per_s: f64,
+    /// 1 MiB bytes items to the worker (MiB/s).
+    pub bulk_to_mib_s: f64,
+    /// 1 MiB bytes items from the worker (MiB/s).
+    pub bulk_from_mib_s: f64,
+    /// Open the group's gateways and get one result from each (ms).
+    pub group8_start_ms: f64,
+    /// Terminate the group (ms).
+    pub group8_terminate_ms: f64,
+}
+
+impl Report {
+    /// The report as one JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// The report as a table for people.
+    pub fn to_table(&self) -> String {
+        let rows = [
+            ("startup", self.startup_ms, "ms"),
+            ("round trip", self.rtt_us, "µs"),
+            ("small messages to worker", self.small_to_per_s, "items/s"),
+            (
+                "small messages from worker",
+                self.small_from_per_s,
+                "items/s",
+            ),
+            ("bulk to worker", self.bulk_to_mib_s, "MiB/s"),
+            ("bulk from worker", self.bulk_from_mib_s, "MiB/s"),
+            ("8 gateways: start + one result", self.group8_start_ms, "ms"),
+            ("8 gateways: terminate", self.group8_terminate_ms, "ms"),
+        ];
+        let mut out = String::new();
+        for (name, value, unit) in rows {
+            out.push_str(&format!("{name:<32} {value:>12.1} {unit}\n"));
+        }
+        out
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return 0.0;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    if xs.len() % 2 == 1 {
+        xs[mid]
+    } else {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Run every workload; `progress` gets a line before each.
+pub async fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report> {
+    let repeats = config.repeats.max(1);
+    let mut report = Report::default();
+
+    progress("startup");
+    let mut times = Vec::new();
+    for _ in 0..repeats {
+        let start = Instant::now();
+        let gw = Gateway::open(&config.spec).await?;
+        let ch = gw.remote_exec("channel.send(1)").await?;
+        let _: i64 = ch.receive().await?;
+        times.push(ms(start.elapsed()));
+        gw.exit().await?;
+    }
+    report.startup_ms = median(times);
+
+    let gw = Gateway::open(&config.spec).await?;
+    progress("round trip");
+    let mut rtts = Vec::new();
+    for _ in 0..repeats {
+        let ch = gw.remote_exec(ECHO).await?;
+        ch.send(&0).await?;
+        let _: i64 = ch.receive().await?;
+        for i in 0..config.round_trips {
+            let start = Instant::now();
+            ch.send(&i).await?;
+            let _: i64 = ch.receive().await?;
+            rtts.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        ch.close().await?;
+    }
+    report.rtt_us = median(rtts);
+
+    progress("small messages");
+    let (mut to, mut from) = (Vec::new(), Vec::new());
+    for _ in 0..repeats {
+        let ch = gw.remote_exec(COUNT_ITEMS).await?;
+        let start = Instant::now();
+        for i in 0..config.small_items {
+            ch.send(&i).await?;
+        }
+        ch.send(&()).await?;
+        let n: usize = ch.receive().await?;
+        to.push(n as f64 / start.elapsed().as_secs_f64());
+
+        let ch = gw.remote_exec(SEND_INTS).await?;
+        let start = Instant::now();
+        ch.send(&config.small_items).await?;
+        for _ in 0..config.small_items {
+            let _: i64 = ch.receive().await?;
+        }
+        from.push(config.small_items as f64 / start.elapsed().as_secs_f64());
+    }
+    report.small_to_per_s = median(to);
+    report.small_from_per_s = median(from);
+
+    progress("bulk");
+    let (mut to, mut from) = (Vec::new(), Vec::new());
+    let data = serde_bytes::ByteBuf::from(vec![b'x'; 1 << 20]);
+    for _ in 0..repeats {
+        let ch = gw.remote_exec(COUNT_BYTES).await?;
+        let start = Instant::now();
+        for _ in 0..config.bulk_mib {
+            ch.send(&data).await?;
+        }
+        ch.send(&()).await?;
+        let n: usize = ch.receive().await?;
+        to.push((n >> 20) as f64 / start.elapsed().as_secs_f64());
+
+        let ch = gw.remote_exec(SEND_BULK).await?;
+        let start = Instant::now();
+        ch.send(&config.bulk_mib).await?;
+        for _ in 0..config.bulk_mib {
+            let _: serde_bytes::ByteBuf = ch.receive().await?;
+        }
+        from.push(config.bulk_mib as f64 / start.elapsed().as_secs_f64());
+    }
+    report.bulk_to_mib_s = median(to);
+    report.bulk_from_mib_s = median(from);
+    gw.exit().await?;
+
+    progress("group");
+    let (mut starts, mut terms) = (Vec::new(), Vec::new());
+    for _ in 0..repeats {
+        let group = Group::new();
+        let start = Instant::now();
+        let opens = (0..config.group_size).map(|_| group.make_gateway(&config.spec));
+        for gw in futures_util::future::join_all(opens).await {
+            gw?;
+        }
+        let mch = group.remote_exec("channel.send(1)").await?;
+        let _: Vec<i64> = mch.receive_each().await?;
+        starts.push(ms(start.elapsed()));
+        let start = Instant::now();
+        group.terminate(Some(Duration::from_secs(10))).await;
+        terms.push(ms(start.elapsed()));
+    }
+    report.group8_start_ms = median(starts);
+    report.group8_terminate_ms = median(terms);
+    Ok(report)
+}

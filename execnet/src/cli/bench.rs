@@ -1,0 +1,71 @@
+//! `execnet bench`: the standard workloads, a table or one JSON object.
+
+use std::io::IsTerminal;
+
+use execnet::bench::{self, Config};
+
+use clap::Args;
+
+use super::{FAILED, OK};
+
+/// Run the standard workloads and print the figures.
+///
+/// Startup (open a gateway and get the first result), round trip (one
+/// small int through an echo loop), small messages (10,000 ints each way),
+/// bulk (100 MiB as 1 MiB bytes items each way), and a group of 8 gateways
+/// started and terminated. Figures are medians over --repeats runs. Use a
+/// release build (`cargo run --release -p execnet -- bench`);
+/// `bench/compare.sh` runs the same workloads through Python execnet too.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    execnet bench\n  \
+    execnet bench --spec popen//python=/usr/bin/python3 --json\n  \
+    execnet bench --spec ssh=build-host --repeats 3")]
+pub(super) struct BenchArgs {
+    /// The gateway spec to measure.
+    #[arg(long, value_name = "SPEC", default_value = "popen")]
+    spec: String,
+    /// Runs per workload (figures are medians).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    repeats: usize,
+    /// Print one JSON object: startup_ms, rtt_us, small_to_per_s,
+    /// small_from_per_s, bulk_to_mib_s, bulk_from_mib_s, group8_start_ms,
+    /// group8_terminate_ms.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(args: BenchArgs) -> u8 {
+    let config = Config {
+        spec: args.spec,
+        repeats: args.repeats,
+        ..Config::default()
+    };
+    let live = std::io::stderr().is_terminal();
+    let progress = |what: &str| {
+        if live {
+            eprint!("\rexecnet bench: {what}…\x1b[K");
+        } else {
+            eprintln!("execnet bench: {what}");
+        }
+    };
+    let result = futures_lite::future::block_on(bench::run(&config, progress));
+    if live {
+        eprint!("\r\x1b[K");
+    }
+    match result {
+        Ok(report) => {
+            if args.json {
+                println!("{}", report.to_json());
+            } else {
+                println!("spec: {} (medians of {} runs)", config.spec, config.repeats);
+                print!("{}", report.to_table());
+            }
+            OK
+        }
+        Err(e) => {
+            eprintln!("execnet bench: {e}");
+            FAILED
+        }
+    }
+}
