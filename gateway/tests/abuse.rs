@@ -1,0 +1,89 @@
+//! The socket server under abuse: 200 connections at once that stay silent,
+//! send garbage, or fail the challenge. It runs nothing for any of them and
+//! stays responsive for a good client.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use execnet_gateway::server::Server;
+use execnet_gateway::{Gateway, Token};
+use futures_lite::future::block_on;
+
+fn children() -> Vec<u32> {
+    let me = std::process::id();
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(me)
+        })
+        .collect()
+}
+
+#[test]
+fn two_hundred_bad_connections_run_nothing_and_a_good_client_gets_through() {
+    let dir = std::env::temp_dir().join(format!("execnet-abuse-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let token_file = dir.join("token");
+    let token = Token::load_or_create(&token_file).expect("token");
+    let server = Server::bind("127.0.0.1:0", Some(token)).expect("bind");
+    let addr = server.local_addr().expect("addr");
+    std::thread::spawn(move || async_io::block_on(server.run()));
+
+    let mut held = Vec::new();
+    for i in 0..200 {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            continue;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+        match i % 3 {
+            0 => {} // silent
+            1 => {
+                let _ = s.write_all(&[0xAB; 300]);
+            }
+            _ => {
+                // A well-formed answer with a MAC made without the token.
+                let mut hello = [0u8; 38];
+                if s.read_exact(&mut hello).is_ok() {
+                    let mut answer = b"EXNC\x01".to_vec();
+                    answer.extend_from_slice(&[7u8; 64]);
+                    let _ = s.write_all(&answer);
+                }
+            }
+        }
+        held.push(s);
+    }
+    // A good client gets a working gateway despite the bad ones. (With the
+    // pending-handshake limit refusing newcomers, silent clients holding
+    // every slot lock good clients out until their handshake timeout; the
+    // bound below is that timeout plus margin.)
+    let spec = format!("socket={addr}//token_file={}", token_file.display());
+    let start = Instant::now();
+    let gw = loop {
+        match block_on(Gateway::open(&spec)) {
+            Ok(gw) => break gw,
+            Err(e) => assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the good client never got through: {e}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    println!("good client through after {:?}", start.elapsed());
+    let ch = block_on(gw.remote_exec("channel.send(6 * 7)")).expect("exec");
+    assert_eq!(block_on(ch.receive::<i32>()).expect("item"), 42);
+    // Exactly one worker runs: the good client's.
+    assert_eq!(children().len(), 1, "children: {:?}", children());
+    block_on(gw.exit()).expect("exit");
+    drop(held);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !children().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(children().is_empty(), "left: {:?}", children());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,159 @@
+//! Bounded memory under a flood: a producer faster than its consumer is held
+//! back by credit, on either side, and nothing is lost once the consumer
+//! reads. RSS is process-wide, so the tests of this binary take turns.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use execnet_gateway::{Error, Gateway};
+use futures_lite::future::block_on;
+use serde_bytes::ByteBuf;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+const MIB: u64 = 1 << 20;
+/// The flood: 1 GiB as 128 items of 8 MiB.
+const ITEM: u64 = 8 * MIB;
+const ITEMS: u64 = 128;
+/// The allowed RSS growth while the consumer does not read.
+const BOUND_KIB: u64 = 64 * 1024;
+
+fn rss_kib(pid: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// Wait until `progress` has not moved for `quiet`; its last value.
+fn until_stalled(quiet: Duration, limit: Duration, mut progress: impl FnMut() -> u64) -> u64 {
+    let deadline = Instant::now() + limit;
+    let mut last = progress();
+    let mut since = Instant::now();
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = progress();
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() >= quiet {
+            return last;
+        }
+    }
+    panic!("the producer did not stall within {limit:?} (at {last})");
+}
+
+#[test]
+fn a_remote_flood_at_a_consumer_that_does_not_read_keeps_our_memory_bounded() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = block_on(Gateway::open("popen")).expect("opens");
+    let before = rss_kib("self");
+    let (progress, ch) = block_on(async {
+        let progress = gw.new_channel();
+        let ch = gw
+            .remote_exec(&format!(
+                "progress = channel.receive()\n\
+                 chunk = b'x' * {ITEM}\n\
+                 for i in range({ITEMS}):\n    channel.send(chunk)\n    progress.send(i + 1)"
+            ))
+            .await
+            .expect("exec");
+        ch.send(&progress).await.expect("send");
+        (progress, ch)
+    });
+    let mut sent = 0u64;
+    let stalled_at = until_stalled(Duration::from_millis(700), Duration::from_secs(30), || {
+        while let Ok(i) = block_on(progress.receive_timeout::<u64>(Duration::from_millis(1))) {
+            sent = i;
+        }
+        sent
+    });
+    let grown = rss_kib("self").saturating_sub(before);
+    println!(
+        "flood in: producer stalled after {stalled_at} items of {} MiB; our RSS grew {} KiB",
+        ITEM / MIB,
+        grown
+    );
+    assert!(stalled_at < ITEMS, "the producer was not held back");
+    assert!(grown < BOUND_KIB, "RSS grew by {grown} KiB");
+    // Now read: everything arrives, in full.
+    let mut total = 0u64;
+    let mut max_grown = grown;
+    for n in 0..ITEMS {
+        let item: ByteBuf = block_on(ch.receive()).expect("item");
+        total += item.len() as u64;
+        if n % 16 == 0 {
+            max_grown = max_grown.max(rss_kib("self").saturating_sub(before));
+        }
+    }
+    assert_eq!(total, ITEM * ITEMS);
+    assert!(matches!(
+        block_on(ch.receive::<ByteBuf>()),
+        Err(Error::Closed)
+    ));
+    println!(
+        "flood in: drained {} MiB, RSS growth peaked at {max_grown} KiB",
+        total / MIB
+    );
+    assert!(
+        max_grown < BOUND_KIB,
+        "RSS grew by {max_grown} KiB while draining"
+    );
+    block_on(gw.exit()).expect("exit");
+}
+
+#[test]
+fn our_flood_at_a_remote_that_does_not_read_keeps_the_worker_bounded() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = block_on(Gateway::open("popen")).expect("opens");
+    let pid = gw.pid().expect("pid").to_string();
+    // The remote waits for a go on `go`, then reads and counts everything.
+    let (go, ch) = block_on(async {
+        let go = gw.new_channel();
+        let ch = gw
+            .remote_exec(
+                "go = channel.receive()\n\
+                 go.receive()\n\
+                 total = 0\n\
+                 for item in channel:\n    total += len(item)\n\
+                 go.send(total)",
+            )
+            .await
+            .expect("exec");
+        ch.send(&go).await.expect("send");
+        (go, ch)
+    });
+    // Let the worker settle before the baseline.
+    block_on(gw.remote_status()).expect("status");
+    let before = rss_kib(&pid);
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let sender = {
+        let (ch, sent) = (ch.clone(), sent.clone());
+        std::thread::spawn(move || {
+            let chunk = ByteBuf::from(vec![b'y'; ITEM as usize]);
+            for _ in 0..ITEMS {
+                block_on(ch.send(&chunk)).expect("send");
+                sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            block_on(ch.close()).expect("close");
+        })
+    };
+    let stalled_at = until_stalled(Duration::from_millis(700), Duration::from_secs(30), || {
+        sent.load(std::sync::atomic::Ordering::Relaxed)
+    });
+    let grown = rss_kib(&pid).saturating_sub(before);
+    println!(
+        "flood out: our sends stalled after {stalled_at} items of {} MiB; the worker's RSS grew {} KiB",
+        ITEM / MIB,
+        grown
+    );
+    assert!(stalled_at < ITEMS, "the sender was not held back");
+    assert!(grown < BOUND_KIB, "worker RSS grew by {grown} KiB");
+    block_on(go.send(&"go")).expect("go");
+    sender.join().expect("sender");
+    let total: u64 = block_on(go.receive_timeout(Duration::from_secs(60))).expect("total");
+    assert_eq!(total, ITEM * ITEMS);
+    block_on(gw.exit()).expect("exit");
+}
