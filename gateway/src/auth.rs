@@ -29,7 +29,7 @@ const SERVER_HELLO: usize = 4 + 1 + 1 + NONCE;
 const CLIENT_ANSWER: usize = 4 + 1 + NONCE + MAC;
 
 /// How long a server waits for a client to finish the handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A shared secret: the token file's contents without surrounding whitespace.
 #[derive(Clone)]

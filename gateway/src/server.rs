@@ -1,11 +1,13 @@
 //! The socket server (`execnet serve`): for each authenticated TCP connection
 //! a fresh worker (`python3 -c LOADER`) whose stdin/stdout are relayed to it.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_executor::Task;
 
 use async_io::Async;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -14,8 +16,9 @@ use crate::auth::{server_handshake, AuthError, Token, HANDSHAKE_TIMEOUT};
 use crate::bootstrap::wait_bounded;
 use crate::runtime;
 
-/// At most this many connections may be in the handshake at once; more are
-/// closed at once (a flood of silent clients cannot exhaust the server).
+/// At most this many connections may be in the handshake at once; a new one
+/// beyond that evicts the oldest (a flood of silent clients cannot exhaust
+/// the server, nor keep good clients out).
 pub const MAX_PENDING: usize = 32;
 
 /// A listening socket server.
@@ -71,9 +74,14 @@ impl Server {
     /// Accept connections forever. Each is served on the library's driver
     /// thread; a failing client is logged (one line on stderr) and dropped.
     pub async fn run(self) -> io::Result<()> {
-        let pending = Arc::new(AtomicUsize::new(0));
+        // Handshakes in progress, oldest first. When the limit is reached the
+        // oldest is dropped (cancelled, its connection closed) to make room:
+        // a flood of silent connections cannot lock good clients out for
+        // longer than it takes them to answer one round trip.
+        let pending: Arc<Mutex<VecDeque<(u64, Task<()>)>>> = Arc::default();
         let token = Arc::new(self.token);
         let python = Arc::new(self.python);
+        let mut next_id: u64 = 0;
         loop {
             let (stream, peer) = match self.listener.accept().await {
                 Ok(x) => x,
@@ -84,20 +92,37 @@ impl Server {
                     continue;
                 }
             };
-            if pending.fetch_add(1, Ordering::SeqCst) >= MAX_PENDING {
-                pending.fetch_sub(1, Ordering::SeqCst);
-                eprintln!("execnet serve: {peer}: dropped, too many pending handshakes");
-                continue;
+            next_id += 1;
+            let id = next_id;
+            let mut queue = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if queue.len() >= MAX_PENDING {
+                if let Some((_, oldest)) = queue.pop_front() {
+                    drop(oldest);
+                    eprintln!(
+                        "execnet serve: too many pending handshakes; dropped the oldest to admit {peer}"
+                    );
+                }
             }
-            let (pending, token, python) = (pending.clone(), token.clone(), python.clone());
-            runtime::detach(async move {
+            let (queue_ref, token, python) = (pending.clone(), token.clone(), python.clone());
+            // Spawned while the queue is locked, so the task finds itself in
+            // it when its handshake ends.
+            let task = runtime::spawn(async move {
                 let mut stream = stream;
                 let auth = wait_bounded(
                     server_handshake(&mut stream, (*token).as_ref()),
                     HANDSHAKE_TIMEOUT,
                 )
                 .await;
-                pending.fetch_sub(1, Ordering::SeqCst);
+                {
+                    // No longer pending: take our handle out so eviction
+                    // cannot cancel a served connection.
+                    let mut queue = queue_ref.lock().unwrap_or_else(PoisonError::into_inner);
+                    if let Some(pos) = queue.iter().position(|(i, _)| *i == id) {
+                        if let Some((_, me)) = queue.remove(pos) {
+                            me.detach();
+                        }
+                    }
+                }
                 let failure = match auth {
                     Some(Ok(())) => None,
                     Some(Err(AuthError::Refused(m))) => Some(format!("authentication failed: {m}")),
@@ -112,6 +137,7 @@ impl Server {
                     eprintln!("execnet serve: {peer}: worker: {e}");
                 }
             });
+            queue.push_back((id, task));
         }
     }
 }

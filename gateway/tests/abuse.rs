@@ -57,17 +57,16 @@ fn two_hundred_bad_connections_run_nothing_and_a_good_client_gets_through() {
         }
         held.push(s);
     }
-    // A good client gets a working gateway despite the bad ones. (With the
-    // pending-handshake limit refusing newcomers, silent clients holding
-    // every slot lock good clients out until their handshake timeout; the
-    // bound below is that timeout plus margin.)
+    // A good client gets a working gateway despite the bad ones: a new
+    // connection evicts the oldest pending handshake, so silent clients
+    // holding every slot cannot keep it out.
     let spec = format!("socket={addr}//token_file={}", token_file.display());
     let start = Instant::now();
     let gw = loop {
         match block_on(Gateway::open(&spec)) {
             Ok(gw) => break gw,
             Err(e) => assert!(
-                start.elapsed() < Duration::from_secs(30),
+                start.elapsed() < Duration::from_secs(5),
                 "the good client never got through: {e}"
             ),
         }
