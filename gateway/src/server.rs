@@ -21,6 +21,9 @@ use crate::runtime;
 /// the server, nor keep good clients out).
 pub const MAX_PENDING: usize = 32;
 
+/// Handshake tasks in progress, by connection number, oldest first.
+type Pending = VecDeque<(u64, Task<()>)>;
+
 /// A listening socket server.
 ///
 /// # Examples
@@ -78,7 +81,7 @@ impl Server {
         // oldest is dropped (cancelled, its connection closed) to make room:
         // a flood of silent connections cannot lock good clients out for
         // longer than it takes them to answer one round trip.
-        let pending: Arc<Mutex<VecDeque<(u64, Task<()>)>>> = Arc::default();
+        let pending: Arc<Mutex<Pending>> = Arc::default();
         let token = Arc::new(self.token);
         let python = Arc::new(self.python);
         let mut next_id: u64 = 0;
