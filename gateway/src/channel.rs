@@ -241,28 +241,12 @@ impl Channel {
             if let Some(value) = self.try_receive(true)? {
                 return Ok(value);
             }
-            match deadline {
-                None => listener.await,
-                Some(deadline) => {
-                    let timed_out = futures_lite::future::or(
-                        async {
-                            listener.await;
-                            false
-                        },
-                        async {
-                            async_io::Timer::at(deadline).await;
-                            true
-                        },
-                    )
-                    .await;
-                    if timed_out {
-                        // One last look, so an item that raced the timer is not missed.
-                        if let Some(value) = self.try_receive(true)? {
-                            return Ok(value);
-                        }
-                        return Err(Error::Timeout(timeout.unwrap_or_default()));
-                    }
+            if !wait_until(listener, deadline).await {
+                // One last look, so an item that raced the timer is not missed.
+                if let Some(value) = self.try_receive(true)? {
+                    return Ok(value);
                 }
+                return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
         }
     }
@@ -342,24 +326,8 @@ impl Channel {
                 }
                 self.inner.event.listen()
             };
-            match deadline {
-                None => listener.await,
-                Some(deadline) => {
-                    let timed_out = futures_lite::future::or(
-                        async {
-                            listener.await;
-                            false
-                        },
-                        async {
-                            async_io::Timer::at(deadline).await;
-                            true
-                        },
-                    )
-                    .await;
-                    if timed_out {
-                        return Err(Error::Timeout(timeout.unwrap_or_default()));
-                    }
-                }
+            if !wait_until(listener, deadline).await {
+                return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
         }
     }
@@ -418,6 +386,30 @@ impl Channel {
                 Poll::Ready(())
             }
             _ => Poll::Pending,
+        }
+    }
+}
+
+/// Wait for `listener`, or until `deadline` if there is one; `false` when
+/// the deadline passed first.
+async fn wait_until(listener: EventListener, deadline: Option<Instant>) -> bool {
+    match deadline {
+        None => {
+            listener.await;
+            true
+        }
+        Some(deadline) => {
+            futures_lite::future::or(
+                async {
+                    listener.await;
+                    true
+                },
+                async {
+                    async_io::Timer::at(deadline).await;
+                    false
+                },
+            )
+            .await
         }
     }
 }

@@ -278,7 +278,7 @@ impl Session {
                 Message::Hello(hello) => self.accept_hello(hello),
                 other => Err(SessionError::Protocol(format!(
                     "the first message must be a Hello, got {}",
-                    message_name(&other)
+                    other.name()
                 ))),
             };
         }
@@ -342,7 +342,7 @@ impl Session {
             other => {
                 return Err(SessionError::Protocol(format!(
                     "unexpected message {}",
-                    message_name(&other)
+                    other.name()
                 )))
             }
         }
@@ -687,21 +687,5 @@ impl Session {
     /// Ids of all channels in the table.
     pub fn channel_ids(&self) -> Vec<u32> {
         self.channels.keys().copied().collect()
-    }
-}
-
-fn message_name(message: &Message) -> &'static str {
-    match message {
-        Message::Hello(_) => "Hello",
-        Message::Status { .. } => "Status",
-        Message::Reconfigure { .. } => "Reconfigure",
-        Message::Terminate => "Terminate",
-        Message::ChannelExec { .. } => "ChannelExec",
-        Message::ChannelData { .. } => "ChannelData",
-        Message::ChannelClose { .. } => "ChannelClose",
-        Message::ChannelCloseError { .. } => "ChannelCloseError",
-        Message::ChannelLastMessage { .. } => "ChannelLastMessage",
-        Message::Credit { .. } => "Credit",
-        _ => "an unknown message",
     }
 }
