@@ -46,6 +46,8 @@ _write = os.write
 def _varint(n):
     if n < 128:
         return _VB[n]
+    if n < 16384:
+        return bytes(((n & 127) | 128, n >> 7))
     out = bytearray()
     while n > 127:
         out.append((n & 127) | 128)
@@ -982,8 +984,13 @@ class WorkerGateway:
                     else:
                         cid, p = _rdvar(m, 1, 5)
                     t2 = m[p]
-                    if t2 == 2 and m[p + 1] < 128 and len(m) == p + 2:
+                    n = len(m)
+                    if t2 == 2 and n == p + 2 and m[p + 1] < 128:
                         x = m[p + 1]
+                        item = (x >> 1) ^ -(x & 1)
+                    elif t2 == 2 and n == p + 3 and 128 <= m[p + 1] and m[p + 2] < 128:
+                        # two-byte zigzag varint: ints in -8192..8191
+                        x = (m[p + 1] & 127) | (m[p + 2] << 7)
                         item = (x >> 1) ^ -(x & 1)
                     else:
                         item = _decode_all(m, p, self)
