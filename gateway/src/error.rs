@@ -130,6 +130,9 @@ pub enum Error {
     /// The peer sent bytes that are not valid protocol.
     #[error("protocol error: {0}")]
     Decode(#[from] DecodeError),
+    /// A group already has a gateway with this id.
+    #[error("gateway id {0:?} is already used in this group")]
+    DuplicateId(String),
     /// A channel handle of another gateway was sent.
     #[error("channel {0} belongs to another gateway")]
     ForeignChannel(u32),

@@ -125,7 +125,7 @@ impl Group {
     ///
     /// Its id is the spec's `id=`, or the next free `gw0`, `gw1`, … An id
     /// already in the group (or being opened) is an error
-    /// (`Error::Io` of kind `AlreadyExists`). `via=` and `installvia=` name
+    /// (`Error::DuplicateId`). `via=` and `installvia=` name
     /// other members of this group.
     pub async fn make_gateway(&self, spec: &str) -> Result<Gateway> {
         self.make_gateway_from(XSpec::parse(spec)?).await
@@ -163,10 +163,7 @@ impl Group {
         let id = match spec.id() {
             Some(id) => {
                 if st.taken(id) {
-                    return Err(Error::Io(std::io::Error::new(
-                        std::io::ErrorKind::AlreadyExists,
-                        format!("gateway id {id:?} is already used in this group"),
-                    )));
+                    return Err(Error::DuplicateId(id.to_string()));
                 }
                 id.to_string()
             }

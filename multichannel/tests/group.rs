@@ -2,7 +2,6 @@
 //! (after execnet's testing/test_multi.py, TestGroup).
 
 use std::collections::HashSet;
-use std::io::ErrorKind;
 
 use execnet_gateway::{Error, Step};
 use execnet_multichannel::Group;
@@ -59,7 +58,7 @@ fn duplicate_id_is_an_error() {
             .await
             .expect_err("the id is taken");
         match &err {
-            Error::Io(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{err}"),
+            Error::DuplicateId(id) => assert_eq!(id, "a"),
             other => panic!("unexpected error {other:?}"),
         }
         assert!(err.to_string().contains("\"a\""), "{err}");
