@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: execnet-rs (`execnet bench`, release build) and
 # Python execnet from PyPI, in one run, against the same interpreter.
-# Writes bench/RESULTS.md and bench/ratios.svg.
+# Writes bench/RESULTS.md and bench/ratios.svg. When /usr/sbin/sshd exists
+# (and SSH is not 0), the same workloads also run over ssh against a
+# throwaway sshd on a free loopback port with generated keys, so ssh startup
+# and 8 gateways to one host are compared too.
 #
 #   bench/compare.sh [PYTHON]        # default /usr/bin/python3
-#   REPEATS=3 bench/compare.sh
+#   REPEATS=3 SSH=0 bench/compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-/usr/bin/python3}"
@@ -20,8 +23,49 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 target/release/execnet bench --spec "popen//python=$PYTHON" --repeats "$REPEATS" --json > "$out/ours.json"
 "$VENV/bin/python" bench/execnet_bench.py --python "$PYTHON" --repeats "$REPEATS" > "$out/execnet.json"
+
+ssh_files=()
+if [ "${SSH:-1}" != 0 ] && [ -x /usr/sbin/sshd ]; then
+    d="$out/sshd"
+    mkdir -p "$d"
+    [ "$(id -u)" = 0 ] && mkdir -p /run/sshd
+    ssh-keygen -q -t ed25519 -N '' -f "$d/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$d/user_key"
+    cp "$d/user_key.pub" "$d/authorized_keys"
+    port=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    echo "[127.0.0.1]:$port $(cat "$d/host_key.pub")" > "$d/known_hosts"
+    cat > "$d/sshd_config" <<CONF
+Port $port
+ListenAddress 127.0.0.1
+HostKey $d/host_key
+PidFile none
+AuthorizedKeysFile $d/authorized_keys
+StrictModes no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PermitRootLogin prohibit-password
+MaxSessions 64
+MaxStartups 64
+LogLevel ERROR
+CONF
+    /usr/sbin/sshd -D -e -f "$d/sshd_config" 2> "$d/sshd.log" &
+    sshd_pid=$!
+    trap 'kill $sshd_pid 2>/dev/null; rm -rf "$out"' EXIT
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.05
+    done
+    ssh_args="-p $port -i $d/user_key -o IdentitiesOnly=yes -o UserKnownHostsFile=$d/known_hosts -o StrictHostKeyChecking=yes $(id -un)@127.0.0.1"
+    spec="ssh=$ssh_args//python=$PYTHON"
+    target/release/execnet bench --spec "$spec" --repeats "$REPEATS" --json > "$out/ours-ssh.json"
+    "$VENV/bin/python" bench/execnet_bench.py --spec "$spec" --repeats "$REPEATS" > "$out/execnet-ssh.json"
+    ssh_files=("$out/ours-ssh.json" "$out/execnet-ssh.json")
+fi
+
 version=$("$VENV/bin/python" -c 'import execnet; print(execnet.__version__)')
 pyver=$("$PYTHON" -c 'import platform; print(platform.python_version())')
 "$PYTHON" bench/report.py "$out/ours.json" "$out/execnet.json" \
-    "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians."
+    "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians." \
+    "${ssh_files[@]}"
 cat bench/RESULTS.md

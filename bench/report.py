@@ -1,5 +1,8 @@
-"""Turn two benchmark JSON objects (ours, Python execnet's) into
-bench/RESULTS.md and bench/ratios.svg. Usage: report.py OURS.json EXECNET.json"""
+"""Turn benchmark JSON objects (ours, Python execnet's) into bench/RESULTS.md
+and bench/ratios.svg.
+
+Usage: report.py OURS.json EXECNET.json META [OURS_SSH.json EXECNET_SSH.json]
+"""
 
 import json
 import sys
@@ -49,6 +52,24 @@ def main():
         lines.append("| %s | %.1f | %.1f | %s | %.2f× | ≥ %.1f× | %s |"
                      % (label, o, t, unit, s, goal, "yes" if s >= goal else "no"))
         bars.append((label, s, goal))
+    if len(sys.argv) > 5:
+        ours_ssh = json.load(open(sys.argv[4]))
+        theirs_ssh = json.load(open(sys.argv[5]))
+        lines += [
+            "",
+            "## Over ssh",
+            "",
+            "The same workloads through a throwaway local sshd (loopback, generated "
+            "keys); both use the system OpenSSH client. Ours shares one ssh connection "
+            "per host; Python execnet opens one per gateway.",
+            "",
+            "| workload | execnet-rs | Python execnet | unit | speed-up |",
+            "|---|---:|---:|---|---:|",
+        ]
+        for key, label, unit, higher, goal in ROWS:
+            o, t = ours_ssh.get(key, 0.0), theirs_ssh.get(key, 0.0)
+            lines.append("| %s | %.1f | %.1f | %s | %.2f× |"
+                         % (label, o, t, unit, speedup(key, o, t, higher)))
     lines += ["", "![speed-up per workload](ratios.svg)", ""]
     open("bench/RESULTS.md", "w").write("\n".join(lines))
     open("bench/ratios.svg", "w").write(svg(bars))
