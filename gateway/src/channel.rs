@@ -433,6 +433,31 @@ fn run_callback<F>(
     F: FnMut(Value) + Send + 'static,
 {
     let shared = gateway.shared().clone();
+    // Whatever happens to the callback (even a panic), the channel's
+    // callback is marked finished so wait_close never hangs.
+    let _finished = CallbackFinished {
+        gateway: gateway.clone(),
+        id,
+        event: event.clone(),
+    };
+    let mut deliver = |value: Value| -> bool {
+        let call = std::panic::AssertUnwindSafe(|| callback(value));
+        if std::panic::catch_unwind(call).is_ok() {
+            return true;
+        }
+        // As execnet does when a callback raises: close the channel with
+        // the error, and deliver nothing more.
+        let shared = gateway.shared();
+        let w = {
+            let mut st = shared.lock();
+            let _ = st
+                .session
+                .close(id, Some("the receiving callback panicked"));
+            st.take_wakeups()
+        };
+        shared.wake(w);
+        false
+    };
     loop {
         let (next, wakeups): (Option<Value>, Wakeups) = {
             let mut st = shared.lock();
@@ -447,29 +472,56 @@ fn run_callback<F>(
                     futures_lite::future::block_on(listener);
                     continue;
                 }
+                Recv::Error(_) => {
+                    // The callback takes items only: the error stays for
+                    // wait_close to report, as in execnet.
+                    st.session.restore_remote_error(id);
+                    (None, st.take_wakeups())
+                }
                 _ => (None, st.take_wakeups()),
             }
         };
         shared.wake(wakeups);
         match next {
-            Some(value) => callback(value),
+            Some(value) => {
+                if !deliver(value) {
+                    return;
+                }
+            }
             None => break,
         }
     }
     if let Some(end) = end {
-        callback(end);
+        deliver(end);
     }
-    let w = {
-        let mut st = shared.lock();
-        st.callbacks.insert(id, true);
-        if st.handles.get(&id).is_none_or(|w| w.strong_count() == 0) {
-            st.session.release(id, false);
-            st.chan_events.remove(&id);
-        }
-        st.take_wakeups()
-    };
-    shared.wake(w);
-    event.notify(usize::MAX);
+}
+
+/// Marks a channel's callback as finished when dropped (also on unwind).
+struct CallbackFinished {
+    gateway: Gateway,
+    id: u32,
+    event: Arc<Event>,
+}
+
+impl Drop for CallbackFinished {
+    fn drop(&mut self) {
+        let shared = self.gateway.shared();
+        let w = {
+            let mut st = shared.lock();
+            st.callbacks.insert(self.id, true);
+            if st
+                .handles
+                .get(&self.id)
+                .is_none_or(|w| w.strong_count() == 0)
+            {
+                st.session.release(self.id, false);
+                st.chan_events.remove(&self.id);
+            }
+            st.take_wakeups()
+        };
+        shared.wake(w);
+        self.event.notify(usize::MAX);
+    }
 }
 
 impl Stream for Channel {

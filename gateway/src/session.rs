@@ -582,6 +582,16 @@ impl Session {
         }
     }
 
+    /// Make a remote error that [`Session::recv`] handed out reportable
+    /// again (once), for a consumer that only wants items.
+    pub fn restore_remote_error(&mut self, channel: u32) {
+        if let Some(chan) = self.channels.get_mut(&channel) {
+            if matches!(chan.remote, Remote::Error(_)) {
+                chan.error_reported = false;
+            }
+        }
+    }
+
     /// Whether the peer closed its end of `channel` (or sends no more).
     pub fn is_remote_closed(&self, channel: u32) -> bool {
         self.channels

@@ -1133,7 +1133,8 @@ class WorkerGateway:
         ch._executing = True
         try:
             try:
-                if source[:1] in (" ", "\t"):  # execnet dedents in remote_exec
+                # execnet dedents in remote_exec ("""-snippets start with a newline)
+                if source.lstrip("\r\n")[:1] in (" ", "\t"):
                     import textwrap
                     source = textwrap.dedent(source)
                 co = compile(source, "<remote exec>", "exec")
