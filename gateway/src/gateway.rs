@@ -167,13 +167,13 @@ impl Gateway {
         let transport: Box<dyn Transport> = match spec.kind() {
             Kind::Popen => {
                 let argv = bootstrap::worker_argv(&spec);
-                let mut cmd = async_process::Command::new(&argv[0]);
+                let mut cmd = std::process::Command::new(&argv[0]);
                 cmd.args(&argv[1..]);
                 let program = match spec.python() {
                     Some(p) => format!("python={p}"),
                     None => argv[0].clone(),
                 };
-                Box::new(CommandTransport::new(cmd, program))
+                Box::new(CommandTransport::new_group(cmd, program))
             }
             Kind::Ssh(args) => {
                 let multiplex = spec
@@ -286,6 +286,9 @@ impl Gateway {
             runtime::detach(async move {
                 if let Some(p) = &reaper.process {
                     let _ = p.wait().await;
+                    // The gateway is over: so is whatever its code started
+                    // in the worker's process group.
+                    let _ = p.kill_group();
                 }
                 reaper.conn_event.notify(usize::MAX);
             });

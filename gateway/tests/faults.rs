@@ -261,3 +261,42 @@ fn worker_closing_its_input_stream_is_a_loss() {
     let ch = gw.new_channel();
     later_calls_fail(&gw, &ch);
 }
+
+/// Programs that remote code started go with the gateway: the worker leads
+/// its own process group, and the group is killed once the worker is gone.
+#[test]
+fn processes_started_by_remote_code_end_with_the_gateway() {
+    for how in ["exit", "kill"] {
+        let gw = block_on(Gateway::open("popen")).expect("opens");
+        let ch = block_on(gw.remote_exec(
+            "import subprocess\n\
+             p = subprocess.Popen(['sleep', '1000'])\n\
+             channel.send(p.pid)",
+        ))
+        .expect("exec");
+        let pid: u32 = block_on(ch.receive()).expect("pid");
+        let proc_dir = format!("/proc/{pid}");
+        assert!(std::path::Path::new(&proc_dir).exists());
+        match how {
+            "exit" => block_on(gw.exit()).expect("exit"),
+            _ => block_on(gw.kill()).expect("kill"),
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        // Gone, or a zombie waiting for init to reap it (it is not our child).
+        let alive = || {
+            std::fs::read_to_string(format!("{proc_dir}/stat"))
+                .map(|s| {
+                    !s.rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                })
+                .unwrap_or(false)
+        };
+        while alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !alive(),
+            "{how}: the remote code's `sleep` (pid {pid}) outlived the gateway"
+        );
+    }
+}

@@ -16,6 +16,7 @@ const PIPE_SIZE: usize = 1 << 20;
 pub struct CommandTransport {
     command: async_process::Command,
     program: String,
+    group_leader: bool,
 }
 
 impl CommandTransport {
@@ -25,6 +26,19 @@ impl CommandTransport {
         Self {
             command,
             program: program.into(),
+            group_leader: false,
+        }
+    }
+
+    /// A transport that runs `command` as the leader of a new process
+    /// group, so that killing the worker also kills what its code started.
+    pub fn new_group(mut command: std::process::Command, program: impl Into<String>) -> Self {
+        use std::os::unix::process::CommandExt;
+        command.process_group(0);
+        Self {
+            command: async_process::Command::from(command),
+            program: program.into(),
+            group_leader: true,
         }
     }
 
@@ -60,7 +74,11 @@ impl CommandTransport {
             writer: Box::pin(writer),
             stderr: Some(Box::pin(stderr)),
             stderr_tail: StderrTail::new(),
-            process: Some(Box::new(ChildProcess::new(child))),
+            process: Some(Box::new(if self.group_leader {
+                ChildProcess::group_leader(child)
+            } else {
+                ChildProcess::new(child)
+            })),
             description: self.program,
         })
     }

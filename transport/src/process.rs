@@ -29,6 +29,12 @@ pub trait Process: Send + Sync + fmt::Debug {
     fn wait(&self) -> BoxFuture<'_, io::Result<ExitStatus>>;
     /// Its exit status if it has exited already (reaping it), else `None`.
     fn try_wait(&self) -> io::Result<Option<ExitStatus>>;
+    /// Kill whatever is left of the process's own process group (programs
+    /// that the worker's code started), if it leads one. Best effort; the
+    /// default does nothing.
+    fn kill_group(&self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A child process started with `async-process`.
@@ -39,6 +45,7 @@ pub trait Process: Send + Sync + fmt::Debug {
 pub struct ChildProcess {
     pid: u32,
     child: Mutex<async_process::Child>,
+    group_leader: bool,
 }
 
 impl ChildProcess {
@@ -47,6 +54,16 @@ impl ChildProcess {
         Self {
             pid: child.id(),
             child: Mutex::new(child),
+            group_leader: false,
+        }
+    }
+
+    /// Wrap a spawned child that leads its own process group (started with
+    /// `process_group(0)`): signals then reach the whole group.
+    pub fn group_leader(child: async_process::Child) -> Self {
+        Self {
+            group_leader: true,
+            ..Self::new(child)
         }
     }
 }
@@ -67,9 +84,20 @@ impl Process for ChildProcess {
         if child.try_status()?.is_some() {
             return Ok(());
         }
+        if self.group_leader {
+            return send_group_signal(self.pid, signal);
+        }
         match signal {
             Signal::Kill => child.kill(),
             Signal::Terminate => send_signal(self.pid, signal),
+        }
+    }
+
+    fn kill_group(&self) -> io::Result<()> {
+        if self.group_leader {
+            send_group_signal(self.pid, Signal::Kill)
+        } else {
+            Ok(())
         }
     }
 
@@ -82,6 +110,23 @@ impl Process for ChildProcess {
             Some(mut child) => child.try_status(),
             None => Ok(None),
         }
+    }
+}
+
+/// Signal every process of the group `pid` leads. The group id stays
+/// reserved while any member lives, so it cannot name strangers.
+fn send_group_signal(pid: u32, signal: Signal) -> io::Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
+    let sig = match signal {
+        Signal::Terminate => rustix::process::Signal::TERM,
+        Signal::Kill => rustix::process::Signal::KILL,
+    };
+    match rustix::process::kill_process_group(pid, sig) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
     }
 }
 
