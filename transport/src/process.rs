@@ -79,23 +79,17 @@ impl Process for ChildProcess {
         let Some(mut child) = self.child.try_lock() else {
             // A waiter holds the lock: the child is still unreaped (the
             // waiter would release the lock once it reaps), so the pid is ours.
-            return send_signal(self.pid, signal);
+            return send(self.pid, signal, self.group_leader);
         };
         if child.try_status()?.is_some() {
             return Ok(());
         }
-        if self.group_leader {
-            return send_group_signal(self.pid, signal);
-        }
-        match signal {
-            Signal::Kill => child.kill(),
-            Signal::Terminate => send_signal(self.pid, signal),
-        }
+        send(self.pid, signal, self.group_leader)
     }
 
     fn kill_group(&self) -> io::Result<()> {
         if self.group_leader {
-            send_group_signal(self.pid, Signal::Kill)
+            send(self.pid, Signal::Kill, true)
         } else {
             Ok(())
         }
@@ -113,9 +107,10 @@ impl Process for ChildProcess {
     }
 }
 
-/// Signal every process of the group `pid` leads. The group id stays
-/// reserved while any member lives, so it cannot name strangers.
-fn send_group_signal(pid: u32, signal: Signal) -> io::Result<()> {
+/// Signal the process `pid`, or with `group` every process of the group it
+/// leads (the group id stays reserved while any member lives, so it cannot
+/// name strangers). A target that is already gone is not an error.
+fn send(pid: u32, signal: Signal, group: bool) -> io::Result<()> {
     let pid = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)
@@ -124,25 +119,13 @@ fn send_group_signal(pid: u32, signal: Signal) -> io::Result<()> {
         Signal::Terminate => rustix::process::Signal::TERM,
         Signal::Kill => rustix::process::Signal::KILL,
     };
-    match rustix::process::kill_process_group(pid, sig) {
+    let sent = if group {
+        rustix::process::kill_process_group(pid, sig)
+    } else {
+        rustix::process::kill_process(pid, sig)
+    };
+    match sent {
         Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn send_signal(pid: u32, signal: Signal) -> io::Result<()> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
-    let sig = match signal {
-        Signal::Terminate => rustix::process::Signal::TERM,
-        Signal::Kill => rustix::process::Signal::KILL,
-    };
-    match rustix::process::kill_process(pid, sig) {
-        Ok(()) => Ok(()),
-        // Already gone (exited between our check and the signal).
-        Err(rustix::io::Errno::SRCH) => Ok(()),
         Err(e) => Err(e.into()),
     }
 }
