@@ -10,19 +10,9 @@ use execnet_gateway::server::Server;
 use execnet_gateway::{Gateway, Token};
 use futures_lite::future::block_on;
 
-fn children() -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-            rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(me)
-        })
-        .collect()
-}
+#[path = "support/procs.rs"]
+mod procs;
+use procs::children;
 
 #[test]
 fn two_hundred_bad_connections_run_nothing_and_a_good_client_gets_through() {

@@ -15,6 +15,10 @@ use execnet_gateway::{Error, Gateway, Options, Step, Value, XSpec};
 use execnet_wire::{encode_frame, Hello, Message, DEFAULT_MAX_FRAME, DEFAULT_WINDOW};
 use futures_lite::future::block_on;
 
+#[path = "support/procs.rs"]
+mod procs;
+use procs::{eventually, is_our_child, rss_kib};
+
 /// A fake interpreter in its own temp dir.
 struct Fake {
     dir: PathBuf,
@@ -111,25 +115,6 @@ impl Drop for Fake {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn is_our_child(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    rest.split_whitespace().nth(1).and_then(|p| p.parse().ok()) == Some(std::process::id())
-}
-
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    check()
 }
 
 fn frame(message: &Message) -> Vec<u8> {
@@ -274,7 +259,7 @@ fn a_silent_interpreter_that_ignores_sigterm_is_killed() {
 /// every later call fails rather than blocks.
 fn broken_worker(name: &str, stream: &[u8], expect: &str) {
     let fake = Fake::python(name, stream);
-    let rss_before = rss_kib();
+    let rss_before = rss_kib("self");
     let (result, took) = fake.open(Duration::from_secs(10));
     assert!(took < BOUND, "took {took:?}");
     let text = match result {
@@ -294,7 +279,7 @@ fn broken_worker(name: &str, stream: &[u8], expect: &str) {
     };
     assert!(text.contains(expect), "expected {expect:?} in: {text}");
     // Nothing close to an announced 4 GiB was allocated.
-    let grown = rss_kib().saturating_sub(rss_before);
+    let grown = rss_kib("self").saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
     fake.assert_gone();
 }
@@ -365,15 +350,6 @@ fn a_hello_with_a_wrong_version_names_both() {
         &frame(&Message::Hello(hello)),
         "protocol version 99",
     );
-}
-
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
 }
 
 /// A stream that never moves a byte either way (a peer that neither reads

@@ -2,54 +2,14 @@
 //! process, no zombie, no file descriptor, no thread. One test in this
 //! binary, so that nothing else runs in the process while it counts.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use execnet_gateway::Gateway;
 use futures_lite::future::block_on;
 
-fn children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("/proc") {
-        let Ok(entry) = entry else { continue };
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // The fields after the command name (which may hold spaces).
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let ppid = rest
-            .split_whitespace()
-            .nth(1)
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(me) {
-            found.push(pid);
-        }
-    }
-    found
-}
-
-fn fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("fds").count()
-}
-
-fn threads() -> usize {
-    std::fs::read_dir("/proc/self/task").expect("tasks").count()
-}
-
-/// Poll `check` until it holds or `limit` passes.
-fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    check()
-}
+#[path = "support/procs.rs"]
+mod procs;
+use procs::{children, eventually, fds, threads};
 
 #[test]
 fn two_hundred_gateways_leave_nothing_behind() {

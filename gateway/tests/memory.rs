@@ -7,6 +7,10 @@ use std::time::{Duration, Instant};
 
 use execnet_gateway::{Error, Gateway};
 use futures_lite::future::block_on;
+
+#[path = "support/procs.rs"]
+mod procs;
+use procs::rss_kib;
 use serde_bytes::ByteBuf;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -17,15 +21,6 @@ const ITEM: u64 = 8 * MIB;
 const ITEMS: u64 = 128;
 /// The allowed RSS growth while the consumer does not read.
 const BOUND_KIB: u64 = 64 * 1024;
-
-fn rss_kib(pid: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
 
 /// Wait until `progress` has not moved for `quiet`; its last value.
 fn until_stalled(quiet: Duration, limit: Duration, mut progress: impl FnMut() -> u64) -> u64 {
