@@ -30,17 +30,8 @@ pub fn run(args: ExecArgs) -> u8 {
         "popen".to_string(),
         args.popen.unwrap_or(0),
     ));
-    if specs.is_empty() {
-        specs.push("popen".to_string());
-    }
-    let planned = match open::plan(&specs) {
-        Ok(planned) => planned,
-        Err(bad) => {
-            for (id, message) in bad {
-                report(&id, &message);
-            }
-            return USAGE;
-        }
+    let Some(planned) = open::plan_or_report(specs) else {
+        return USAGE;
     };
     futures_lite::future::block_on(exec(planned, &source, args.json))
 }

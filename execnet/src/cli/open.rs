@@ -27,6 +27,23 @@ pub struct Opened {
     pub gateway: Result<Gateway, Error>,
 }
 
+/// [`plan`] for a command: no specs means one `popen`; bad specs are
+/// reported on stderr (each line prefixed with its id) and give `None`.
+pub fn plan_or_report(mut specs: Vec<String>) -> Option<Vec<Planned>> {
+    if specs.is_empty() {
+        specs.push("popen".to_string());
+    }
+    match plan(&specs) {
+        Ok(planned) => Some(planned),
+        Err(bad) => {
+            for (id, message) in bad {
+                super::report(&id, &message);
+            }
+            None
+        }
+    }
+}
+
 /// Parse `specs` and give each its id: its `id=`, or the next free
 /// `gw0`, `gw1`, … in command-line order (a bad spec takes an id too, so
 /// that the others keep theirs). Bad specs are `Err` with `(id, message)`

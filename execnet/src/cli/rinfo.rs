@@ -11,18 +11,8 @@ use super::{json, report, RinfoArgs, FAILED, OK, USAGE};
 const EXIT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn run(args: RinfoArgs) -> u8 {
-    let mut specs = args.specs;
-    if specs.is_empty() {
-        specs.push("popen".to_string());
-    }
-    let planned = match open::plan(&specs) {
-        Ok(planned) => planned,
-        Err(bad) => {
-            for (id, message) in bad {
-                report(&id, &message);
-            }
-            return USAGE;
-        }
+    let Some(planned) = open::plan_or_report(args.specs) else {
+        return USAGE;
     };
     futures_lite::future::block_on(async {
         let group = Group::with_options(open::options());
