@@ -55,7 +55,6 @@ pub(crate) struct State {
     pub(crate) callbacks: HashMap<u32, bool>,
     pub(crate) first_bytes: Vec<u8>,
     pub(crate) reader_done: bool,
-    pub(crate) writer_done: bool,
     /// Ask the writer to close the stream once the outbox is empty.
     pub(crate) close_writer: bool,
     /// `exit()` has finished (process reaped).
@@ -78,7 +77,6 @@ impl Shared {
                 callbacks: HashMap::new(),
                 first_bytes: Vec::new(),
                 reader_done: false,
-                writer_done: false,
                 close_writer: false,
                 exited: false,
                 exiting: false,
@@ -306,7 +304,4 @@ pub(crate) async fn write_loop(shared: Arc<Shared>, writer: BoxedWriter) {
         shared.writer_slot().writer = Some(writer);
     };
     let _ = writer.close().await;
-    drop(writer);
-    shared.lock().writer_done = true;
-    shared.conn_event.notify(usize::MAX);
 }
