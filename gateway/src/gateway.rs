@@ -362,15 +362,18 @@ impl Gateway {
     /// Run Python `source` in the worker; it sees the name `channel`, the
     /// other end of the returned channel.
     pub async fn remote_exec(&self, source: &str) -> Result<Channel> {
+        self.request(|session| session.exec(source))
+    }
+
+    /// Queue a request that opens a channel (exec, status) and hand out
+    /// that channel's handle; an ended connection is `ConnectionLost`.
+    fn request(
+        &self,
+        open: impl FnOnce(&mut Session) -> Result<u32, crate::session::SessionError>,
+    ) -> Result<Channel> {
         let (id, wakeups) = {
             let mut st = self.inner.shared.lock();
-            if let Some(reason) = st.session.lost_reason() {
-                return Err(Error::ConnectionLost(reason.to_string()));
-            }
-            let id = st
-                .session
-                .exec(source)
-                .map_err(|e| crate::channel::session_error(e, 0))?;
+            let id = open(&mut st.session).map_err(|e| crate::channel::session_error(e, 0))?;
             (id, st.take_wakeups())
         };
         let channel = Channel::attach(self, id);
@@ -395,16 +398,7 @@ impl Gateway {
 
     /// How many channels are open and how many execs run in the worker.
     pub async fn remote_status(&self) -> Result<RemoteStatus> {
-        let (id, wakeups) = {
-            let mut st = self.inner.shared.lock();
-            let id = st
-                .session
-                .status_request()
-                .map_err(|e| crate::channel::session_error(e, 0))?;
-            (id, st.take_wakeups())
-        };
-        let ch = Channel::attach(self, id);
-        self.inner.shared.wake(wakeups);
+        let ch = self.request(Session::status_request)?;
         let value: Value = ch.receive().await?;
         Ok(from_value(value)?)
     }
