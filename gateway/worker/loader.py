@@ -2,7 +2,10 @@ import sys, os
 if sys.version_info < (3, 8):
     sys.stderr.write("execnet: the worker needs Python >= 3.8, this is %d.%d.%d\n" % tuple(sys.version_info[:3]))
     sys.exit(1)
-from _frozen_importlib_external import MAGIC_NUMBER as _magic
+try:  # CPython: already loaded, no import cost
+    from _frozen_importlib_external import MAGIC_NUMBER as _magic
+except ImportError:  # other interpreters
+    from importlib.util import MAGIC_NUMBER as _magic
 os.write(1, b"EXNL" + _magic)
 def _read(n, what):
     parts = []

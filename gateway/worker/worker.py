@@ -16,12 +16,26 @@ to that thread.
 import os
 import sys
 import _thread
-from _queue import SimpleQueue, Empty
-from _collections import deque
-from _weakref import ref as _weakref
+# The C modules behind queue, collections and weakref, imported directly:
+# the public modules pull in threading, heapq, keyword, operator and more,
+# which costs milliseconds at every start, and their classes are the same
+# objects (queue.SimpleQueue is _queue.SimpleQueue). CPython has had all three
+# since 3.7. On an interpreter without them (PyPy, GraalPy) the public modules
+# serve: same classes, slower start. loader.py likewise prefers
+# _frozen_importlib_external (always loaded in CPython) over importlib.util.
+try:
+    from _queue import SimpleQueue, Empty
+    from _collections import deque
+    from _weakref import ref as _weakref
+except ImportError:  # not CPython
+    from queue import SimpleQueue, Empty
+    from collections import deque
+    from weakref import ref as _weakref
 from struct import Struct, error as _StructError
 from io import FileIO
 
+MAGIC = b"EXNT"           # opens every Hello
+PROTOCOL_VERSION = 1      # the wire version this worker speaks
 WINDOW = 8 << 20          # receive window granted per channel
 MAX_FRAME = 256 << 20     # largest frame body we accept
 HALF = WINDOW // 2        # return credit once this much was taken
@@ -30,12 +44,28 @@ CAP = 256 << 10           # reader buffer
 BULK = 64 << 10           # bytes/str payloads this large are written without a copy
 INTERRUPT_TEXT = "keyboard-interrupted"
 
+# Wire tags (WIRE.md). Messages and values number their kinds separately, so
+# one byte means a message at the start of a frame and a value type inside
+# one (0x06 is ChannelClose there and Bytes here). Ints serve the decoders'
+# comparisons; the one-byte bytes (B_ for messages, T_ for values) are built
+# once here, so building frames costs no more than a literal would.
+(M_HELLO, M_STATUS, M_RECONFIGURE, M_TERMINATE, M_EXEC, M_DATA, M_CLOSE,
+ M_CLOSE_ERROR, M_LAST_MESSAGE, M_CREDIT) = range(10)
+(V_NONE, V_BOOL, V_INT, V_BIGINT, V_FLOAT, V_COMPLEX, V_BYTES, V_STR, V_LIST,
+ V_TUPLE, V_DICT, V_SET, V_FROZENSET, V_CHANNEL) = range(14)
+B_HELLO, B_DATA, B_CLOSE, B_CLOSE_ERROR, B_LAST_MESSAGE, B_CREDIT = (bytes((t,)) for t in (
+    M_HELLO, M_DATA, M_CLOSE, M_CLOSE_ERROR, M_LAST_MESSAGE, M_CREDIT))
+(T_NONE, T_BOOL, T_INT, T_BIGINT, T_FLOAT, T_COMPLEX, T_BYTES, T_STR, T_LIST,
+ T_TUPLE, T_DICT, T_SET, T_FROZENSET, T_CHANNEL) = (bytes((t,)) for t in range(14))
+
+_TRUE, _FALSE = T_BOOL + b"\x01", T_BOOL + b"\x00"
+
 _u32 = Struct("<I")
 _p32 = _u32.pack
 _f64 = Struct("<d")
 _c128 = Struct("<dd")
 _VB = [bytes((i,)) for i in range(128)]
-_SMALL = [bytes((2, ((i << 1) ^ (i >> 63)) & 0xFF)) for i in range(-64, 64)]
+_SMALL = [bytes((V_INT, ((i << 1) ^ (i >> 63)) & 0xFF)) for i in range(-64, 64)]
 _writev = getattr(os, "writev", None)
 _allocate_lock = _thread.allocate_lock
 _start = _thread.start_new_thread
@@ -113,35 +143,35 @@ def _errortext(exc):
 # ---------------------------------------------------------------- encoding
 
 def _e_none(x, out, d):
-    out.append(b"\x00")
+    out.append(T_NONE)
 
 
 def _e_bool(x, out, d):
-    out.append(b"\x01\x01" if x else b"\x01\x00")
+    out.append(_TRUE if x else _FALSE)
 
 
 def _e_int(x, out, d):
     if -64 <= x < 64:
         out.append(_SMALL[x + 64])
     elif -0x8000000000000000 <= x <= 0x7FFFFFFFFFFFFFFF:
-        out.append(b"\x02" + _varint(((x << 1) ^ (x >> 63))))
+        out.append(T_INT + _varint(((x << 1) ^ (x >> 63))))
     else:
         n = ((x if x >= 0 else ~x).bit_length() + 8) >> 3
-        out.append(b"\x03" + _varint(n))
+        out.append(T_BIGINT + _varint(n))
         out.append(x.to_bytes(n, "little", signed=True))
 
 
 def _e_float(x, out, d):
-    out.append(b"\x04" + _f64.pack(x))
+    out.append(T_FLOAT + _f64.pack(x))
 
 
 def _e_complex(x, out, d):
-    out.append(b"\x05" + _c128.pack(x.real, x.imag))
+    out.append(T_COMPLEX + _c128.pack(x.real, x.imag))
 
 
 def _e_bytes(x, out, d):
     n = len(x)
-    out.append(b"\x06" + _VB[n] if n < 128 else b"\x06" + _varint(n))
+    out.append(T_BYTES + _VB[n] if n < 128 else T_BYTES + _varint(n))
     out.append(x)
 
 
@@ -155,7 +185,7 @@ def _e_str(x, out, d):
     except UnicodeEncodeError as e:
         raise DumpError("can't serialize a str that is not valid unicode: %s" % e) from None
     n = len(b)
-    out.append(b"\x07" + _VB[n] if n < 128 else b"\x07" + _varint(n))
+    out.append(T_STR + _VB[n] if n < 128 else T_STR + _varint(n))
     out.append(b)
 
 
@@ -177,7 +207,7 @@ def _e_seq(tag):
 def _e_dict(x, out, d):
     if d >= MAX_DEPTH:
         raise DumpError("can't serialize values nested deeper than %d" % MAX_DEPTH)
-    out.append(b"\x0a" + _varint(len(x)))
+    out.append(T_DICT + _varint(len(x)))
     d += 1
     for k, v in x.items():
         _enc(k, out, d)
@@ -185,14 +215,14 @@ def _e_dict(x, out, d):
 
 
 def _e_channel(x, out, d):
-    out.append(b"\x0d" + _varint(x.id))
+    out.append(T_CHANNEL + _varint(x.id))
 
 
 _ENC = {
     type(None): _e_none, bool: _e_bool, int: _e_int, float: _e_float,
     complex: _e_complex, bytes: _e_bytes, str: _e_str,
-    list: _e_seq(b"\x08"), tuple: _e_seq(b"\x09"), dict: _e_dict,
-    set: _e_seq(b"\x0b"), frozenset: _e_seq(b"\x0c"),
+    list: _e_seq(T_LIST), tuple: _e_seq(T_TUPLE), dict: _e_dict,
+    set: _e_seq(T_SET), frozenset: _e_seq(T_FROZENSET),
     bytearray: _e_bytelike, memoryview: _e_bytelike,
 }
 # subclasses of these (IntEnum, numpy.float64, namedtuple, OrderedDict, ...)
@@ -249,26 +279,26 @@ def _dec(m, p, d, gw):
     """Decode one Value at m[p] (m: a memoryview of exactly one frame body)."""
     t = m[p]
     p += 1
-    if t == 2:
+    if t == V_INT:
         x = m[p]
         if x < 128:
             return (x >> 1) ^ -(x & 1), p + 1
         v, p = _rdvar(m, p, 10)
         return (v >> 1) ^ -(v & 1), p
-    if t == 7 or t == 6:
+    if t == V_STR or t == V_BYTES:
         n, p = _rdcount(m, p)
         q = p + n
-        if t == 7:
+        if t == V_STR:
             return str(m[p:q], "utf-8"), q
         return bytes(m[p:q]), q
-    if t == 0:
+    if t == V_NONE:
         return None, p
-    if 8 <= t <= 12:
+    if V_LIST <= t <= V_FROZENSET:
         if d >= MAX_DEPTH:
             raise LoadError("values nested deeper than %d" % MAX_DEPTH)
         n, p = _rdcount(m, p)
         d += 1
-        if t == 10:
+        if t == V_DICT:
             r = {}
             for _ in range(n):
                 k, p = _dec(m, p, d, gw)
@@ -283,29 +313,29 @@ def _dec(m, p, d, gw):
         for _ in range(n):
             v, p = _dec(m, p, d, gw)
             ap(v)
-        if t == 8:
+        if t == V_LIST:
             return r, p
-        if t == 9:
+        if t == V_TUPLE:
             return tuple(r), p
         try:
-            return (set(r) if t == 11 else frozenset(r)), p
+            return (set(r) if t == V_SET else frozenset(r)), p
         except TypeError:
             raise LoadError("unhashable set element") from None
-    if t == 1:
+    if t == V_BOOL:
         x = m[p]
         if x > 1:
             raise LoadError("bool byte %d" % x)
         return x == 1, p + 1
-    if t == 4:
+    if t == V_FLOAT:
         return _f64.unpack_from(m, p)[0], p + 8
-    if t == 3:
+    if t == V_BIGINT:
         n, p = _rdcount(m, p)
         q = p + n
         return int.from_bytes(m[p:q], "little", signed=True), q
-    if t == 5:
+    if t == V_COMPLEX:
         re, im = _c128.unpack_from(m, p)
         return complex(re, im), p + 16
-    if t == 13:
+    if t == V_CHANNEL:
         cid, p = _rdvar(m, p, 5)
         return gw._getchannel(cid), p
     raise LoadError("unknown value tag %d" % t)
@@ -351,7 +381,7 @@ class Channel:
         self._taken = 0
         self._waiters = None        # senders waiting for credit
         self._latch = None          # released when _recv_closed becomes true
-        hdr = b"\x05" + _varint(id)
+        hdr = B_DATA + _varint(id)
         self._hdr = hdr
         self._pfx_int = _p32(len(hdr) + 2) + hdr
         self._wref = _weakref(self)
@@ -372,8 +402,8 @@ class Channel:
         else:
             # execnet sends nothing when the peer already sent LastMessage;
             # we send Close so the peer's callback learns the channel ended.
-            tag = 8 if (self._items is None and not self._recv_closed) else 6
-            gw._q.append(_frame(bytes((tag,)) + _varint(self.id)))
+            tag = B_LAST_MESSAGE if (self._items is None and not self._recv_closed) else B_CLOSE
+            gw._q.append(_frame(tag + _varint(self.id)))
             gw._flush()
 
     def _getremoteerror(self):
@@ -408,10 +438,10 @@ class Channel:
             if self._closed:
                 return
             if error is None:
-                gw._q.append(_frame(b"\x06" + _varint(self.id)))
+                gw._q.append(_frame(B_CLOSE + _varint(self.id)))
             else:
                 b = str(error).encode("utf-8", "replace")
-                gw._q.append(_frame(b"\x07" + _varint(self.id) + _varint(len(b)) + b))
+                gw._q.append(_frame(B_CLOSE_ERROR + _varint(self.id) + _varint(len(b)) + b))
             if isinstance(error, RemoteError):
                 self._remoteerrors.append(error)
             self._closed = True
@@ -466,9 +496,9 @@ class Channel:
                 except UnicodeEncodeError:
                     b = None
                     _e_str(item, [], 0)  # raises DumpError
-                tag = b"\x07"
+                tag = T_STR
             else:
-                b, tag = item, b"\x06"
+                b, tag = item, T_BYTES
             n = len(b)
             hdr = self._hdr
             vn = _VB[n] if n < 128 else _varint(n)
@@ -797,7 +827,7 @@ class WorkerGateway:
             parts[0] = memoryview(parts[0])[n:]
 
     def _send_credit(self, cid, n):
-        self._q.append(_frame(b"\x09" + _varint(cid) + _varint(n)))
+        self._q.append(_frame(B_CREDIT + _varint(cid) + _varint(n)))
         self._flush()
 
     def _send_hello(self):
@@ -808,7 +838,7 @@ class WorkerGateway:
         info = {"python": sys.version.split()[0], "pid": os.getpid(),
                 "executable": sys.executable or "", "platform": sys.platform,
                 "cwd": cwd, "execmodel": "thread"}
-        out = [b"\x00EXNT\x01", _varint(WINDOW), _varint(MAX_FRAME)]
+        out = [B_HELLO + MAGIC + _varint(PROTOCOL_VERSION), _varint(WINDOW), _varint(MAX_FRAME)]
         _enc(info, out, 0)
         self._q.append(_frame(b"".join(out)))
         self._flush()
@@ -924,16 +954,16 @@ class WorkerGateway:
         if m is None:
             self._die(1, "execnet worker: the stream ended before the opener's hello")
         try:
-            if m[0] != 0:
+            if m[0] != M_HELLO:
                 raise _ProtocolError("the first frame is not a Hello (message tag %d)" % m[0])
             magic = bytes(m[1:5])
-            if magic != b"EXNT":
-                raise _ProtocolError("wrong magic %r in the opener's hello (expected b'EXNT')"
-                                     % (magic,))
+            if magic != MAGIC:
+                raise _ProtocolError("wrong magic %r in the opener's hello (expected %r)"
+                                     % (magic, MAGIC))
             version, p = _rdvar(m, 5, 10)
-            if version != 1:
-                raise _ProtocolError("the opener speaks wire version %d, this worker speaks 1"
-                                     % version)
+            if version != PROTOCOL_VERSION:
+                raise _ProtocolError("the opener speaks wire version %d, this worker speaks %d"
+                                     % (version, PROTOCOL_VERSION))
             window, p = _rdvar(m, p, 10)
             maxf, p = _rdvar(m, p, 10)
             info = _decode_all(m, p, self)
@@ -977,7 +1007,7 @@ class WorkerGateway:
         try:
             for m in frames:
                 t = m[0]
-                if t == 5:
+                if t == M_DATA:
                     x = m[1]
                     if x < 128:
                         cid, p = x, 2
@@ -985,10 +1015,10 @@ class WorkerGateway:
                         cid, p = _rdvar(m, 1, 5)
                     t2 = m[p]
                     n = len(m)
-                    if t2 == 2 and n == p + 2 and m[p + 1] < 128:
+                    if t2 == V_INT and n == p + 2 and m[p + 1] < 128:
                         x = m[p + 1]
                         item = (x >> 1) ^ -(x & 1)
-                    elif t2 == 2 and n == p + 3 and 128 <= m[p + 1] and m[p + 2] < 128:
+                    elif t2 == V_INT and n == p + 3 and 128 <= m[p + 1] and m[p + 2] < 128:
                         # two-byte zigzag varint: ints in -8192..8191
                         x = (m[p + 1] & 127) | (m[p + 2] << 7)
                         item = (x >> 1) ^ -(x & 1)
@@ -1006,7 +1036,7 @@ class WorkerGateway:
                                     q.put((item, cost))
                         else:
                             self._callback(cid, cb, item, cost)
-                elif t == 9:
+                elif t == M_CREDIT:
                     cid, p = _rdvar(m, 1, 5)
                     n, p = _rdvar(m, p, 10)
                     if p != len(m):
@@ -1020,17 +1050,17 @@ class WorkerGateway:
                                 ch._waiters = None
                                 for w in ws:
                                     w.release()
-                elif t == 4:
+                elif t == M_EXEC:
                     cid, p = _rdvar(m, 1, 5)
                     n, p = _rdcount(m, p)
                     if p + n != len(m):
                         raise LoadError("trailing bytes after ChannelExec")
                     source = str(m[p:p + n], "utf-8")
                     self._schedule(self._getchannel(cid), source)
-                elif 6 <= t <= 8:
+                elif M_CLOSE <= t <= M_LAST_MESSAGE:
                     cid, p = _rdvar(m, 1, 5)
                     err = None
-                    if t == 7:
+                    if t == M_CLOSE_ERROR:
                         n, p = _rdcount(m, p)
                         err = str(m[p:p + n], "utf-8")
                         p += n
@@ -1038,18 +1068,18 @@ class WorkerGateway:
                         raise LoadError("trailing bytes after a close message")
                     with rlock:
                         self._remote_close(cid, t, err)
-                elif t == 1:
+                elif t == M_STATUS:
                     cid, p = _rdvar(m, 1, 5)
                     if p != len(m):
                         raise LoadError("trailing bytes after Status")
                     self._status(cid)
-                elif t == 3:
+                elif t == M_TERMINATE:
                     if len(m) != 1:
                         raise LoadError("trailing bytes after Terminate")
                     self._terminate()
-                elif t == 2:
+                elif t == M_RECONFIGURE:
                     _decode_all(m, 1, self)  # no settings in version 1
-                elif t == 0:
+                elif t == M_HELLO:
                     raise LoadError("a second Hello")
                 else:
                     raise LoadError("unknown message tag %d" % t)
@@ -1076,7 +1106,7 @@ class WorkerGateway:
                 ch._close(text)
             else:
                 b = text.encode("utf-8", "replace")
-                self._q.append(_frame(b"\x07" + _varint(cid) + _varint(len(b)) + b))
+                self._q.append(_frame(B_CLOSE_ERROR + _varint(cid) + _varint(len(b)) + b))
                 self._flush()
                 self._no_longer_opened(cid)
             return
@@ -1097,7 +1127,7 @@ class WorkerGateway:
         with self._lock:
             if err is not None:
                 ch._remoteerrors.append(RemoteError(err))
-            if tag != 8:
+            if tag != M_LAST_MESSAGE:
                 ch._closed = True
             ch._end_locked()
         if ch._closed and self._chans.get(cid) is ch._wref:
@@ -1107,11 +1137,11 @@ class WorkerGateway:
     def _status(self, cid):
         d = {"numchannels": len(self._chans), "numexecuting": self._nexec,
              "execmodel": self.execmodel.backend}
-        out = [b"", b"\x05" + _varint(cid)]
+        out = [b"", B_DATA + _varint(cid)]
         _enc(d, out, 0)
         out[0] = _p32(sum(map(len, out)))
         self._q.append(b"".join(out))
-        self._q.append(_frame(b"\x06" + _varint(cid)))
+        self._q.append(_frame(B_CLOSE + _varint(cid)))
         self._flush()
 
     # -- executing
