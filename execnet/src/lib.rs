@@ -52,10 +52,11 @@ pub mod bench;
 pub mod blocking;
 
 pub use execnet_gateway::{
-    server, session, Channel, Error, Gateway, Options, RInfo, RemoteError, RemoteStatus, Result,
-    Step, Token, LOADER,
+    session, Channel, Error, Gateway, Options, RInfo, RemoteError, RemoteStatus, Result, Step,
+    Token, LOADER,
 };
 pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
+pub use execnet_server as server;
 pub use execnet_transport as transport;
 pub use execnet_transport::Transport;
 pub use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Value, ValueError};

@@ -12,8 +12,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use execnet_wire::{quote_bytes, Int, Value};
 use execnet_xspec::XSpec;
 
+use crate::driver::Shared;
 use crate::error::{Error, Step};
-use crate::shared::Shared;
 
 /// The loader passed as `python -c LOADER`: reads the worker source from the
 /// stream and runs it.

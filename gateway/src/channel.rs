@@ -14,10 +14,10 @@ use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::driver::{State, Wakeups};
 use crate::error::{Error, RemoteError, Result};
 use crate::gateway::Gateway;
 use crate::session::{self, Recv, SessionError};
-use crate::shared::{State, Wakeups};
 
 /// One end of a channel: send items to the other end, receive its items.
 ///

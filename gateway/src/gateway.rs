@@ -12,10 +12,10 @@ use serde::Deserialize;
 
 use crate::bootstrap::{self, wait_bounded, Cause};
 use crate::channel::Channel;
+use crate::driver::{read_loop, write_loop, Shared};
 use crate::error::{Error, Result, Step};
 use crate::runtime;
 use crate::session::{Role, Session, SessionConfig};
-use crate::shared::{read_loop, write_loop, Shared};
 
 /// Ids `gw0`, `gw1`, … for gateways opened outside a group.
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);

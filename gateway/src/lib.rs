@@ -28,19 +28,19 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-mod auth;
+#[doc(hidden)]
+pub mod auth;
 mod bootstrap;
 mod channel;
+mod driver;
 mod error;
 mod gateway;
 mod route;
 mod runtime;
-pub mod server;
-pub mod session;
-mod session_fuzz;
-mod shared;
 mod socket;
 mod ssh;
+
+pub use execnet_proto::session;
 
 pub use auth::Token;
 pub use bootstrap::{python_command, worker_argv, LOADER, WORKER};
@@ -50,4 +50,3 @@ pub use execnet_transport::Transport;
 pub use execnet_wire::{from_value, to_value, Value};
 pub use execnet_xspec::XSpec;
 pub use gateway::{Gateway, Options, RInfo, RemoteStatus};
-pub use session_fuzz::{fuzz_handshake, fuzz_session};

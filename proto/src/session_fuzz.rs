@@ -1,5 +1,5 @@
-//! The bodies of the `session_input` and `handshake` fuzz targets, library
-//! functions so that stable tests run them too.
+//! The body of the `session_input` fuzz target, a library function so that
+//! stable tests run it too.
 
 use execnet_wire::{ChannelRef, Decoder, Frame, Hello, Message, Value};
 
@@ -102,62 +102,6 @@ pub fn fuzz_session(data: &[u8]) {
         }
     }
     transmit(&mut session, &mut check);
-}
-
-/// The socket server's handshake, both sides, against arbitrary peer bytes
-/// (with and without a token). Never panics, never waits for more than the
-/// data holds (the stream ends where the data ends).
-pub fn fuzz_handshake(data: &[u8]) {
-    let token = crate::Token::new("fuzz-token");
-    for token in [token.as_ref(), None] {
-        let mut stream = FuzzStream(data);
-        let _ = futures_lite::future::block_on(crate::auth::server_handshake(&mut stream, token));
-        let mut reader = FuzzStream(data);
-        let mut writer = FuzzStream(&[]);
-        let _ = futures_lite::future::block_on(crate::auth::client_handshake(
-            &mut reader,
-            &mut writer,
-            token,
-        ));
-    }
-}
-
-/// Reads `data` then EOF; accepts and drops every write.
-struct FuzzStream<'a>(&'a [u8]);
-
-impl futures_io::AsyncRead for FuzzStream<'_> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let n = buf.len().min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        std::task::Poll::Ready(Ok(n))
-    }
-}
-
-impl futures_io::AsyncWrite for FuzzStream<'_> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 fn feed(session: &mut Session, message: Message, len: u32) {
@@ -284,14 +228,6 @@ mod tests {
         }
         for input in &inputs {
             fuzz_session(input);
-            fuzz_handshake(input);
         }
-        // A well-formed client answer with a wrong MAC, and a server hello.
-        let mut answer = b"EXNC\x01".to_vec();
-        answer.extend_from_slice(&[7; 64]);
-        fuzz_handshake(&answer);
-        let mut hello = b"EXNS\x01\x01".to_vec();
-        hello.extend_from_slice(&[9; 64]);
-        fuzz_handshake(&hello);
     }
 }

@@ -7,14 +7,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_executor::Task;
+use async_executor::{Executor, Task};
 
 use async_io::Async;
+use execnet_gateway::auth::{server_handshake, AuthError, HANDSHAKE_TIMEOUT};
+use execnet_gateway::Token;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-
-use crate::auth::{server_handshake, AuthError, Token, HANDSHAKE_TIMEOUT};
-use crate::bootstrap::wait_bounded;
-use crate::runtime;
 
 /// At most this many connections may be in the handshake at once; a new one
 /// beyond that evicts the oldest (a flood of silent clients cannot exhaust
@@ -29,7 +27,7 @@ type Pending = VecDeque<(u64, Task<()>)>;
 /// # Examples
 ///
 /// ```no_run
-/// use execnet_gateway::server::Server;
+/// use execnet_server::Server;
 /// use execnet_gateway::Token;
 ///
 /// # futures_lite::future::block_on(async {
@@ -74,9 +72,15 @@ impl Server {
         self.listener.get_ref().local_addr()
     }
 
-    /// Accept connections forever. Each is served on the library's driver
-    /// thread; a failing client is logged (one line on stderr) and dropped.
+    /// Accept connections forever. Each is served by a task of this future
+    /// (so it runs on whatever executor polls it); a failing client is
+    /// logged (one line on stderr) and dropped.
     pub async fn run(self) -> io::Result<()> {
+        let executor = Arc::new(Executor::new());
+        executor.run(self.accept_loop(executor.clone())).await
+    }
+
+    async fn accept_loop(self, executor: Arc<Executor<'static>>) -> io::Result<()> {
         // Handshakes in progress, oldest first. When the limit is reached the
         // oldest is dropped (cancelled, its connection closed) to make room:
         // a flood of silent connections cannot lock good clients out for
@@ -109,7 +113,7 @@ impl Server {
             let (queue_ref, token, python) = (pending.clone(), token.clone(), python.clone());
             // Spawned while the queue is locked, so the task finds itself in
             // it when its handshake ends.
-            let task = runtime::spawn(async move {
+            let task = executor.spawn(async move {
                 let mut stream = stream;
                 let auth = wait_bounded(
                     server_handshake(&mut stream, (*token).as_ref()),
@@ -151,7 +155,7 @@ async fn serve_worker(stream: Async<TcpStream>, python: &[String]) -> io::Result
     let mut cmd = async_process::Command::new(&python[0]);
     cmd.args(&python[1..])
         .arg("-c")
-        .arg(crate::LOADER)
+        .arg(execnet_gateway::LOADER)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true);
@@ -185,4 +189,16 @@ async fn serve_worker(stream: Async<TcpStream>, python: &[String]) -> io::Result
     let _ = child.kill();
     child.status().await?;
     Ok(())
+}
+
+/// `future`'s output, or `None` after `limit`.
+async fn wait_bounded<F: std::future::Future>(
+    future: F,
+    limit: std::time::Duration,
+) -> Option<F::Output> {
+    futures_lite::future::or(async { Some(future.await) }, async {
+        async_io::Timer::after(limit).await;
+        None
+    })
+    .await
 }

@@ -1,7 +1,7 @@
 //! Deterministic tests of the sans-IO session: two sessions (an opener and a
 //! worker) driven against each other in memory, no processes, no clock.
 
-use execnet_gateway::session::{Event, Recv, Role, Send, Session, SessionConfig};
+use execnet_proto::session::{Event, Recv, Role, Send, Session, SessionConfig};
 use execnet_wire::{encode_frame, ChannelRef, Decoder, Frame, Message, Value};
 
 /// An opener and a worker session wired back to back.

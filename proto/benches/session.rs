@@ -5,7 +5,7 @@
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use execnet_gateway::session::{Recv, Role, Send, Session, SessionConfig};
+use execnet_proto::session::{Recv, Role, Send, Session, SessionConfig};
 use execnet_wire::{Decoder, Value};
 
 struct Pair {

@@ -11,7 +11,7 @@
 //! The canonical drive loop:
 //!
 //! ```
-//! use execnet_gateway::session::{Event, Recv, Role, Session, SessionConfig};
+//! use execnet_proto::session::{Event, Recv, Role, Session, SessionConfig};
 //! use execnet_wire::{Decoder, Value};
 //!
 //! let mut opener = Session::new(Role::Opener, SessionConfig::default());
