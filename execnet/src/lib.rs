@@ -48,17 +48,22 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod bench;
 pub mod blocking;
 
+#[cfg(feature = "socket")]
+pub use execnet_gateway::{handshake, SocketTransport, Token};
 pub use execnet_gateway::{
-    session, Channel, Error, Gateway, Options, RInfo, RemoteError, RemoteStatus, Result, Step,
-    Token, LOADER,
+    Channel, Error, Gateway, Options, PeerMisbehaved, RInfo, RemoteError, RemoteStatus, Result,
+    Step, LOADER,
 };
 pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
+pub use execnet_proto as proto;
+#[cfg(feature = "server")]
 pub use execnet_server as server;
 pub use execnet_transport as transport;
 pub use execnet_transport::Transport;
-pub use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Value, ValueError};
+pub use execnet_wire::{
+    from_value, to_value, ChannelRef, Complex, DecodeError, EncodeError, Int, Value, ValueError,
+};
 pub use execnet_xspec as xspec;
 pub use execnet_xspec::XSpec;

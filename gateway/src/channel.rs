@@ -4,20 +4,21 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
+use execnet_proto::{Recv, SendOutcome};
 use execnet_wire::{from_value, to_value, Value};
-use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::driver::{State, Wakeups};
+use crate::driver::State;
 use crate::error::{Error, RemoteError, Result};
 use crate::gateway::Gateway;
-use crate::session::{self, Recv, SessionError};
+use crate::registry::{Callback, Entries};
+use crate::runtime::wait_until;
 
 /// One end of a channel: send items to the other end, receive its items.
 ///
@@ -41,40 +42,36 @@ use crate::session::{self, Recv, SessionError};
 pub struct Channel {
     pub(crate) inner: Arc<ChannelInner>,
     /// The pending wait of the `Stream` / `AsyncRead` / `AsyncWrite` impls.
-    listener: Option<EventListener>,
-    read_buf: Vec<u8>,
-    read_pos: usize,
+    pub(crate) listener: Option<EventListener>,
+    pub(crate) read_buf: Vec<u8>,
+    pub(crate) read_pos: usize,
 }
 
 pub(crate) struct ChannelInner {
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
+    pub(crate) gateway: Gateway,
+    pub(crate) id: u32,
+    pub(crate) event: Arc<Event>,
 }
 
 impl Drop for ChannelInner {
     fn drop(&mut self) {
-        let shared = self.gateway.shared();
+        let driver = self.gateway.driver();
         let wakeups = {
-            let mut st = shared.lock();
+            let mut st = driver.lock();
+            let mut reg = self.gateway.registry().lock();
             // Only the registered handle releases: a newer handle for the
             // same id may have replaced us while our count dropped to zero.
-            let ours = st
-                .handles
-                .get(&self.id)
-                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self));
-            if !ours {
+            if !reg.remove_if(self.id, self) {
                 return;
             }
-            st.handles.remove(&self.id);
-            let has_callback = st.callbacks.get(&self.id) == Some(&false);
+            let has_callback = reg.callback(self.id) == Some(Callback::Running);
             st.session.release(self.id, has_callback);
             if !has_callback {
-                st.chan_events.remove(&self.id);
+                st.drop_chan_event(self.id);
             }
             st.take_wakeups()
         };
-        shared.wake(wakeups);
+        driver.wake(wakeups);
     }
 }
 
@@ -105,17 +102,8 @@ impl PartialEq for Channel {
 
 impl Eq for Channel {}
 
-pub(crate) fn session_error(e: SessionError, channel: u32) -> Error {
-    match e {
-        SessionError::SendClosed(id) => Error::SendClosed(id),
-        SessionError::Lost(reason) => Error::ConnectionLost(reason),
-        SessionError::Encode(e) => Error::Encode(e),
-        other => Error::ConnectionLost(format!("channel {channel}: {other}")),
-    }
-}
-
 impl Channel {
-    fn from_inner(inner: Arc<ChannelInner>) -> Self {
+    pub(crate) fn from_inner(inner: Arc<ChannelInner>) -> Self {
         Self {
             inner,
             listener: None,
@@ -124,14 +112,16 @@ impl Channel {
         }
     }
 
-    /// The handle of channel `id` of `gateway`, creating it if needed.
-    pub(crate) fn attach(gateway: &Gateway, id: u32) -> Channel {
-        let mut st = gateway.shared().lock();
-        Self::attach_locked(gateway, &mut st, id)
+    /// The handle of channel `id` of `gateway`, creating it if needed;
+    /// `st` is the gateway's locked driver state.
+    pub(crate) fn attach_locked(gateway: &Gateway, st: &mut State, id: u32) -> Channel {
+        let mut reg = gateway.registry().lock();
+        Self::attach_registered(gateway, st, &mut reg, id)
     }
 
-    fn attach_locked(gateway: &Gateway, st: &mut State, id: u32) -> Channel {
-        if let Some(inner) = st.handles.get(&id).and_then(Weak::upgrade) {
+    /// [`Channel::attach_locked`] with the registry locked too.
+    fn attach_registered(gateway: &Gateway, st: &mut State, reg: &mut Entries, id: u32) -> Channel {
+        if let Some(inner) = reg.handle(id) {
             return Self::from_inner(inner);
         }
         let inner = Arc::new(ChannelInner {
@@ -139,7 +129,7 @@ impl Channel {
             id,
             event: st.chan_event(id),
         });
-        st.handles.insert(id, Arc::downgrade(&inner));
+        reg.insert(id, &inner);
         Self::from_inner(inner)
     }
 
@@ -158,7 +148,7 @@ impl Channel {
     pub fn is_closed(&self) -> bool {
         self.inner
             .gateway
-            .shared()
+            .driver()
             .lock()
             .session
             .is_closed(self.inner.id)
@@ -171,20 +161,19 @@ impl Channel {
     }
 
     pub(crate) async fn send_value(&self, mut value: Value) -> Result<()> {
-        let shared = self.inner.gateway.shared();
+        let driver = self.inner.gateway.driver();
         self.check_channels(&mut value)?;
         loop {
             let listener = {
-                let mut st = shared.lock();
-                match st.session.send(self.inner.id, value) {
-                    Ok(session::Send::Sent) => {
+                let mut st = driver.lock();
+                match st.session.send(self.inner.id, value)? {
+                    SendOutcome::Sent => {
                         let w = st.take_wakeups();
                         drop(st);
-                        shared.wake(w);
+                        driver.wake(w);
                         return Ok(());
                     }
-                    Ok(session::Send::Blocked(v)) => value = v,
-                    Err(e) => return Err(session_error(e, self.inner.id)),
+                    SendOutcome::Blocked(v) => value = v,
                 }
                 self.inner.event.listen()
             };
@@ -194,7 +183,7 @@ impl Channel {
 
     /// Channel values inside an outgoing item must be of this gateway.
     fn check_channels(&self, value: &mut Value) -> Result<()> {
-        let shared = self.inner.gateway.shared();
+        let driver = self.inner.gateway.driver();
         let mut bad = None;
         let mut unknown = Vec::new();
         value.visit_channels_mut(&mut |c| match c.attachment() {
@@ -208,7 +197,7 @@ impl Channel {
             return Err(Error::ForeignChannel(id));
         }
         if !unknown.is_empty() {
-            let st = shared.lock();
+            let st = driver.lock();
             if let Some(id) = unknown.into_iter().find(|id| !st.session.has_channel(*id)) {
                 return Err(Error::ForeignChannel(id));
             }
@@ -233,17 +222,17 @@ impl Channel {
     pub(crate) async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let listener = match self.try_receive(true)? {
+            let listener = match self.try_receive()? {
                 Some(value) => return Ok(value),
                 None => self.inner.event.listen(),
             };
             // Check again: the item may have come between try and listen.
-            if let Some(value) = self.try_receive(true)? {
+            if let Some(value) = self.try_receive()? {
                 return Ok(value);
             }
             if !wait_until(listener, deadline).await {
                 // One last look, so an item that raced the timer is not missed.
-                if let Some(value) = self.try_receive(true)? {
+                if let Some(value) = self.try_receive()? {
                     return Ok(value);
                 }
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
@@ -251,27 +240,30 @@ impl Channel {
         }
     }
 
-    /// Take an item if one is there. `check_callback`: refuse when a
-    /// callback owns the items.
-    fn try_receive(&self, check_callback: bool) -> Result<Option<Value>> {
-        let shared = self.inner.gateway.shared();
-        let mut st = shared.lock();
-        if check_callback && st.callbacks.contains_key(&self.inner.id) {
+    /// Take an item if one is there; refused while a callback owns the
+    /// items.
+    pub(crate) fn try_receive(&self) -> Result<Option<Value>> {
+        let gateway = &self.inner.gateway;
+        let driver = gateway.driver();
+        let mut st = driver.lock();
+        let mut reg = gateway.registry().lock();
+        if reg.callback(self.inner.id).is_some() {
             return Err(Error::CallbackSet(self.inner.id));
         }
         let result = match st.session.recv(self.inner.id) {
             Recv::Item(mut value) => {
-                attach_channels(&self.inner.gateway, &mut st, &mut value);
+                attach_channels(gateway, &mut st, &mut reg, &mut value);
                 Ok(Some(value))
             }
             Recv::Empty => Ok(None),
             Recv::Eof => Err(Error::Closed),
             Recv::Error(text) => Err(Error::Remote(RemoteError::new(text))),
-            Recv::Lost(reason) => Err(Error::ConnectionLost(reason)),
+            Recv::Lost(loss) => Err(loss.into()),
         };
+        drop(reg);
         let w = st.take_wakeups();
         drop(st);
-        shared.wake(w);
+        driver.wake(w);
         result
     }
 
@@ -288,15 +280,13 @@ impl Channel {
     }
 
     pub(crate) fn close_inner(&self, error: Option<&str>) -> Result<()> {
-        let shared = self.inner.gateway.shared();
+        let driver = self.inner.gateway.driver();
         let w = {
-            let mut st = shared.lock();
-            st.session
-                .close(self.inner.id, error)
-                .map_err(|e| session_error(e, self.inner.id))?;
+            let mut st = driver.lock();
+            st.session.close(self.inner.id, error)?;
             st.take_wakeups()
         };
-        shared.wake(w);
+        driver.wake(w);
         self.inner.event.notify(usize::MAX);
         Ok(())
     }
@@ -309,17 +299,17 @@ impl Channel {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = {
-                let shared = self.inner.gateway.shared();
-                let mut st = shared.lock();
+                let gateway = &self.inner.gateway;
+                let mut st = gateway.driver().lock();
                 let id = self.inner.id;
-                let callback_running = st.callbacks.get(&id) == Some(&false);
-                if st.session.is_closed(id) && !callback_running {
+                let callback = gateway.registry().lock().callback(id);
+                if st.session.is_closed(id) && callback != Some(Callback::Running) {
                     if let Some(text) = st.session.take_remote_error(id) {
                         return Err(Error::Remote(RemoteError::new(text)));
                     }
-                    if let Some(reason) = st.session.lost_reason() {
+                    if let Some(loss) = st.session.loss() {
                         if !st.session.is_terminating() && !st.session.is_remote_closed(id) {
-                            return Err(Error::ConnectionLost(reason.to_string()));
+                            return Err(loss.clone().into());
                         }
                     }
                     return Ok(());
@@ -330,35 +320,6 @@ impl Channel {
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
         }
-    }
-
-    /// Deliver every item (those already queued first) to `callback`, on a
-    /// library thread; afterwards `receive` fails with `Error::CallbackSet`.
-    /// `endmarker`, if given, is delivered once when the channel ends
-    /// (closed, errored, or connection lost).
-    pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
-    where
-        F: FnMut(Value) + Send + 'static,
-    {
-        let id = self.inner.id;
-        let shared = self.inner.gateway.shared().clone();
-        {
-            let mut st = shared.lock();
-            if st.callbacks.contains_key(&id) {
-                return Err(Error::CallbackSet(id));
-            }
-            st.callbacks.insert(id, false);
-        }
-        let gateway = self.inner.gateway.clone();
-        let event = self.inner.event.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("execnet-callback-{id}"))
-            .spawn(move || run_callback(gateway, id, event, callback, endmarker));
-        if let Err(e) = spawned {
-            shared.lock().callbacks.remove(&id);
-            return Err(Error::Io(e));
-        }
-        Ok(())
     }
 
     /// A reader of the channel's items as one byte stream (execnet's
@@ -374,7 +335,7 @@ impl Channel {
         self.clone()
     }
 
-    fn poll_listener(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_listener(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.listener.is_none() {
             self.listener = Some(self.inner.event.listen());
             // The state may have changed before we listened: look again.
@@ -390,234 +351,18 @@ impl Channel {
     }
 }
 
-/// Wait for `listener`, or until `deadline` if there is one; `false` when
-/// the deadline passed first.
-async fn wait_until(listener: EventListener, deadline: Option<Instant>) -> bool {
-    match deadline {
-        None => {
-            listener.await;
-            true
-        }
-        Some(deadline) => {
-            futures_lite::future::or(
-                async {
-                    listener.await;
-                    true
-                },
-                async {
-                    async_io::Timer::at(deadline).await;
-                    false
-                },
-            )
-            .await
-        }
-    }
-}
-
 /// Give every channel value inside a received item a live handle.
-fn attach_channels(gateway: &Gateway, st: &mut State, value: &mut Value) {
+pub(crate) fn attach_channels(
+    gateway: &Gateway,
+    st: &mut State,
+    reg: &mut Entries,
+    value: &mut Value,
+) {
     value.visit_channels_mut(&mut |c| {
-        let handle = Channel::attach_locked(gateway, st, c.id());
+        let handle = Channel::attach_registered(gateway, st, reg, c.id());
         let attachment: Arc<dyn Any + Send + Sync> = handle.inner.clone();
         *c = execnet_wire::ChannelRef::new(c.id()).with_attachment(attachment);
     });
-}
-
-fn run_callback<F>(
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
-    mut callback: F,
-    end: Option<Value>,
-) where
-    F: FnMut(Value) + Send + 'static,
-{
-    let shared = gateway.shared().clone();
-    // Whatever happens to the callback (even a panic), the channel's
-    // callback is marked finished so wait_close never hangs.
-    let _finished = CallbackFinished {
-        gateway: gateway.clone(),
-        id,
-        event: event.clone(),
-    };
-    let mut deliver = |value: Value| -> bool {
-        let call = std::panic::AssertUnwindSafe(|| callback(value));
-        if std::panic::catch_unwind(call).is_ok() {
-            return true;
-        }
-        // As execnet does when a callback raises: close the channel with
-        // the error, and deliver nothing more.
-        let shared = gateway.shared();
-        let w = {
-            let mut st = shared.lock();
-            let _ = st
-                .session
-                .close(id, Some("the receiving callback panicked"));
-            st.take_wakeups()
-        };
-        shared.wake(w);
-        false
-    };
-    loop {
-        let (next, wakeups): (Option<Value>, Wakeups) = {
-            let mut st = shared.lock();
-            match st.session.recv(id) {
-                Recv::Item(mut value) => {
-                    attach_channels(&gateway, &mut st, &mut value);
-                    (Some(value), st.take_wakeups())
-                }
-                Recv::Empty => {
-                    let listener = event.listen();
-                    drop(st);
-                    futures_lite::future::block_on(listener);
-                    continue;
-                }
-                Recv::Error(_) => {
-                    // The callback takes items only: the error stays for
-                    // wait_close to report, as in execnet.
-                    st.session.restore_remote_error(id);
-                    (None, st.take_wakeups())
-                }
-                _ => (None, st.take_wakeups()),
-            }
-        };
-        shared.wake(wakeups);
-        match next {
-            Some(value) => {
-                if !deliver(value) {
-                    return;
-                }
-            }
-            None => break,
-        }
-    }
-    if let Some(end) = end {
-        deliver(end);
-    }
-}
-
-/// Marks a channel's callback as finished when dropped (also on unwind).
-struct CallbackFinished {
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
-}
-
-impl Drop for CallbackFinished {
-    fn drop(&mut self) {
-        let shared = self.gateway.shared();
-        let w = {
-            let mut st = shared.lock();
-            st.callbacks.insert(self.id, true);
-            if st
-                .handles
-                .get(&self.id)
-                .is_none_or(|w| w.strong_count() == 0)
-            {
-                st.session.release(self.id, false);
-                st.chan_events.remove(&self.id);
-            }
-            st.take_wakeups()
-        };
-        shared.wake(w);
-        self.event.notify(usize::MAX);
-    }
-}
-
-impl Stream for Channel {
-    type Item = Result<Value>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match self.try_receive(true) {
-                Ok(Some(value)) => return Poll::Ready(Some(Ok(value))),
-                Ok(None) => {}
-                Err(Error::Closed) => return Poll::Ready(None),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-            if self.poll_listener(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-}
-
-impl futures_io::AsyncRead for Channel {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            if self.read_pos < self.read_buf.len() {
-                let n = buf.len().min(self.read_buf.len() - self.read_pos);
-                let start = self.read_pos;
-                buf[..n].copy_from_slice(&self.read_buf[start..start + n]);
-                self.read_pos += n;
-                return Poll::Ready(Ok(n));
-            }
-            match self.try_receive(true) {
-                Ok(Some(value)) => {
-                    let bytes = match value {
-                        Value::Bytes(b) => b,
-                        Value::Str(s) => s.into_bytes(),
-                        other => {
-                            return Poll::Ready(Err(std::io::Error::new(
-                                std::io::ErrorKind::InvalidData,
-                                format!("channel item is {}, not bytes or str", other.type_name()),
-                            )))
-                        }
-                    };
-                    self.read_buf = bytes;
-                    self.read_pos = 0;
-                    continue;
-                }
-                Ok(None) => {}
-                Err(Error::Closed) => return Poll::Ready(Ok(0)),
-                Err(e) => return Poll::Ready(Err(std::io::Error::other(e))),
-            }
-            if self.poll_listener(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-}
-
-impl futures_io::AsyncWrite for Channel {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            let shared = self.inner.gateway.shared().clone();
-            let outcome = {
-                let mut st = shared.lock();
-                let r = st
-                    .session
-                    .send(self.inner.id, Value::Bytes(buf.to_vec()))
-                    .map_err(|e| session_error(e, self.inner.id));
-                (r, st.take_wakeups())
-            };
-            shared.wake(outcome.1);
-            match outcome.0 {
-                Ok(session::Send::Sent) => return Poll::Ready(Ok(buf.len())),
-                Ok(session::Send::Blocked(_)) => {}
-                Err(e) => return Poll::Ready(Err(std::io::Error::other(e))),
-            }
-            if self.poll_listener(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(self.close_inner(None).map_err(std::io::Error::other))
-    }
 }
 
 impl Serialize for Channel {

@@ -61,10 +61,7 @@ fn hundred_concurrent_channels_from_many_threads() {
 #[test]
 fn flow_control_holds_back_a_producer_until_the_consumer_reads() {
     let window = 1 << 20;
-    let options = Options {
-        window,
-        ..Options::default()
-    };
+    let options = Options::default().window(window);
     let gw = block_on(Gateway::open_with(
         XSpec::parse("popen").expect("spec"),
         options,

@@ -2,51 +2,21 @@
 //!
 //! It holds the channel table, allocates channel ids, applies close
 //! semantics and per-channel credit flow control. It does no IO and reads no
-//! clock: bytes come in through [`Session::handle_input`] (whole decoded
-//! frames), bytes to send are taken with [`Session::poll_transmit`], and what
-//! changed is reported by [`Session::poll_event`]. Both ends of a connection
-//! can be a `Session` (the opener and, for tests or a Rust worker, the
-//! worker), so two sessions can be driven against each other in memory.
-//!
-//! The canonical drive loop:
-//!
-//! ```
-//! use execnet_proto::session::{Event, Recv, Role, Session, SessionConfig};
-//! use execnet_wire::{Decoder, Value};
-//!
-//! let mut opener = Session::new(Role::Opener, SessionConfig::default());
-//! let mut worker = Session::new(Role::Worker, SessionConfig::default());
-//! let (mut to_worker, mut to_opener) = (Decoder::default(), Decoder::default());
-//! let ch = opener.exec("for x in channel: pass").unwrap();
-//! opener.send(ch, Value::Str("hi".into())).unwrap();
-//! // Move bytes both ways until nothing is left to send.
-//! loop {
-//!     let mut bytes = Vec::new();
-//!     opener.poll_transmit(&mut bytes);
-//!     to_worker.feed(&bytes);
-//!     while let Some(frame) = to_worker.next_frame().unwrap() {
-//!         worker.handle_input(frame).unwrap();
-//!     }
-//!     let mut back = Vec::new();
-//!     worker.poll_transmit(&mut back);
-//!     to_opener.feed(&back);
-//!     while let Some(frame) = to_opener.next_frame().unwrap() {
-//!         opener.handle_input(frame).unwrap();
-//!     }
-//!     if bytes.is_empty() && back.is_empty() { break }
-//! }
-//! while let Some(event) = worker.poll_event() {
-//!     if let Event::Channel(id) = event { assert_eq!(id, ch) }
-//! }
-//! assert_eq!(worker.recv(ch), Recv::Item(Value::Str("hi".into())));
-//! ```
+//! clock: whole decoded frames come in through [`Session::handle_input`],
+//! bytes to send are taken with [`Session::poll_transmit`], and what changed
+//! is reported by [`Session::poll_event`]. Both ends of a connection can be
+//! a `Session` (the opener and, for tests or a Rust worker, the worker), so
+//! two sessions can be driven against each other in memory
+//! ([`Pair`](crate::Pair) does that).
 
 use std::collections::{HashMap, VecDeque};
 
 use execnet_wire::{
-    encode_frame_limited, EncodeError, Frame, Hello, Message, Value, DEFAULT_MAX_FRAME,
-    DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
+    encode_frame_limited, Frame, Hello, Message, Value, DEFAULT_MAX_FRAME, DEFAULT_WINDOW, MAGIC,
+    PROTOCOL_VERSION,
 };
+
+use crate::error::{Loss, PeerMisbehaved, SessionError};
 
 /// Which end of the connection a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,15 +27,55 @@ pub enum Role {
     Worker,
 }
 
-/// Settings of one end.
+/// Settings of one end: the defaults, changed with the builder methods.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Role, Session, SessionConfig};
+/// use execnet_wire::Value;
+///
+/// let config = SessionConfig::default()
+///     .window(1 << 20)
+///     .max_frame(16 << 20)
+///     .info(Value::Dict(vec![(Value::Str("id".into()), Value::Str("gw0".into()))]));
+/// assert_eq!(config.window, 1 << 20);
+/// let session = Session::new(Role::Opener, config);
+/// assert_eq!(session.config().max_frame, 16 << 20);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SessionConfig {
-    /// The receive window this end grants the peer per channel, in bytes.
+    /// The receive window this end grants the peer per channel, in bytes
+    /// (default [`DEFAULT_WINDOW`], 8 MiB).
     pub window: u64,
-    /// The largest frame body this end accepts.
+    /// The largest frame body this end accepts, in bytes (default
+    /// [`DEFAULT_MAX_FRAME`], 256 MiB); the peer learns it from the `Hello`
+    /// and never sends a larger frame. The IO layer's decoder must use the
+    /// same limit.
     pub max_frame: u32,
-    /// The `info` Dict of this end's `Hello`.
+    /// The `info` Dict of this end's `Hello` (default: empty).
     pub info: Value,
+}
+
+impl SessionConfig {
+    /// The receive window this end grants per channel, in bytes.
+    pub fn window(mut self, bytes: u64) -> Self {
+        self.window = bytes;
+        self
+    }
+
+    /// The largest frame body this end accepts, in bytes.
+    pub fn max_frame(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// The `info` Dict of this end's `Hello`.
+    pub fn info(mut self, info: Value) -> Self {
+        self.info = info;
+        self
+    }
 }
 
 impl Default for SessionConfig {
@@ -124,35 +134,17 @@ pub enum Recv {
     /// The peer closed the channel with this error (reported once).
     Error(String),
     /// The connection ended while the channel was open.
-    Lost(String),
+    Lost(Loss),
 }
 
-/// The result of a send attempt.
+/// What became of an item given to [`Session::send`].
 #[derive(Clone, Debug, PartialEq)]
-pub enum Send {
+pub enum SendOutcome {
     /// Queued for transmission.
     Sent,
     /// No credit: wait for [`Event::Channel`] and try again. The value is
     /// handed back.
     Blocked(Value),
-}
-
-/// Why a session operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The peer sent something the protocol does not allow.
-    #[error("protocol violation by the peer: {0}")]
-    Protocol(String),
-    /// Sending on a channel that is closed.
-    #[error("cannot send on channel {0}: it is closed")]
-    SendClosed(u32),
-    /// The connection has ended.
-    #[error("the connection is lost: {0}")]
-    Lost(String),
-    /// The item cannot be encoded.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +192,45 @@ impl Chan {
 }
 
 /// The sans-IO multiplexing session of one connection end.
+///
+/// # Driving a session
+///
+/// The IO layer (one task per connection, or a test) owns the byte stream
+/// and calls, in this order:
+///
+/// 1. [`Session::new`]: the session queues its `Hello` at once.
+/// 2. For every frame the decoder produces (the decoder's limit is
+///    [`SessionConfig::max_frame`]): [`Session::handle_input`]. An error
+///    means the peer broke the protocol: stop reading, and call
+///    [`Session::connection_lost`] with [`Loss::Misbehaved`]. A decode
+///    error of the frame decoder is the same (`PeerMisbehaved::Decode`).
+/// 3. After `handle_input`, and after every local call that can change
+///    something (`exec`, `send`, `recv`, `close`, `release`,
+///    `status_request`, `terminate`, `connection_lost`):
+///    [`Session::poll_transmit`] and write what it returned, then
+///    [`Session::poll_event`] until it returns `None` and wake whoever waits
+///    on what the events name. Bytes must be written in the order they were
+///    taken; events may be handled in any order.
+/// 4. When the stream ends or fails: [`Session::connection_lost`] with
+///    [`Loss::Ended`], then `poll_event` once more (every channel gets an
+///    event). Nothing is transmitted after that.
+///
+/// [`Pair`](crate::Pair) is the smallest complete driver: two sessions and
+/// two decoders in memory.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Event, Pair, Recv};
+/// use execnet_wire::Value;
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.exec("for x in channel: pass").unwrap();
+/// pair.opener.send(ch, Value::Str("hi".into())).unwrap();
+/// pair.drive().unwrap(); // the Hellos, the exec and the item cross
+/// assert!(pair.worker_events.contains(&Event::Channel(ch)));
+/// assert_eq!(pair.worker.recv(ch), Recv::Item(Value::Str("hi".into())));
+/// ```
 #[derive(Debug)]
 pub struct Session {
     role: Role,
@@ -209,7 +240,7 @@ pub struct Session {
     next_id: u32,
     outbox: Vec<u8>,
     events: VecDeque<Event>,
-    lost: Option<String>,
+    lost: Option<Loss>,
     terminate_sent: bool,
 }
 
@@ -257,43 +288,47 @@ impl Session {
         self.role
     }
 
+    /// This end's settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// The peer's `Hello`, once it arrived.
     pub fn peer(&self) -> Option<&PeerHello> {
         self.peer.as_ref()
     }
 
     /// Why the connection ended, if it did.
-    pub fn lost_reason(&self) -> Option<&str> {
-        self.lost.as_deref()
+    pub fn loss(&self) -> Option<&Loss> {
+        self.lost.as_ref()
+    }
+
+    /// Whether the connection has ended ([`Session::connection_lost`]).
+    pub fn is_lost(&self) -> bool {
+        self.lost.is_some()
     }
 
     /// Feed one decoded frame from the peer.
     ///
-    /// An error means the peer broke the protocol; the caller should end the
-    /// connection (and call [`Session::connection_lost`]).
-    pub fn handle_input(&mut self, frame: Frame) -> Result<(), SessionError> {
+    /// An error means the peer broke the protocol; the caller should stop
+    /// reading and end the connection ([`Session::connection_lost`] with
+    /// [`Loss::Misbehaved`]).
+    pub fn handle_input(&mut self, frame: Frame) -> Result<(), PeerMisbehaved> {
         let Frame { message, len } = frame;
         if self.peer.is_none() {
             return match message {
                 Message::Hello(hello) => self.accept_hello(hello),
-                other => Err(SessionError::Protocol(format!(
-                    "the first message must be a Hello, got {}",
-                    other.name()
-                ))),
+                other => Err(PeerMisbehaved::FirstNotHello { got: other.name() }),
             };
         }
         match message {
-            Message::Hello(_) => {
-                return Err(SessionError::Protocol("a second Hello".into()));
-            }
+            Message::Hello(_) => return Err(PeerMisbehaved::SecondHello),
             Message::ChannelData { channel, mut data } => {
                 self.register_channels(&mut data);
                 match self.channels.get_mut(&channel) {
                     Some(chan) if !chan.local_closed && !chan.released => {
                         if chan.remote != Remote::Open {
-                            return Err(SessionError::Protocol(format!(
-                                "data on channel {channel} after its sender closed it"
-                            )));
+                            return Err(PeerMisbehaved::DataAfterClose { channel });
                         }
                         chan.items.push_back((data, len));
                         self.events.push_back(Event::Channel(channel));
@@ -320,47 +355,46 @@ impl Session {
             }
             Message::ChannelExec { channel, source } => {
                 if self.role != Role::Worker {
-                    return Err(SessionError::Protocol("the worker sent ChannelExec".into()));
+                    return Err(PeerMisbehaved::OpenerOnly {
+                        message: "ChannelExec",
+                    });
                 }
                 self.ensure_channel(channel);
                 self.events.push_back(Event::Exec { channel, source });
             }
             Message::Status { channel } => {
                 if self.role != Role::Worker {
-                    return Err(SessionError::Protocol("the worker sent Status".into()));
+                    return Err(PeerMisbehaved::OpenerOnly { message: "Status" });
                 }
                 self.ensure_channel(channel);
                 self.events.push_back(Event::StatusRequest { channel });
             }
             Message::Terminate => {
                 if self.role != Role::Worker {
-                    return Err(SessionError::Protocol("the worker sent Terminate".into()));
+                    return Err(PeerMisbehaved::OpenerOnly {
+                        message: "Terminate",
+                    });
                 }
                 self.events.push_back(Event::Terminate);
             }
+            // No setting is defined yet (WIRE.md): accepted and ignored.
             Message::Reconfigure { .. } => {}
-            other => {
-                return Err(SessionError::Protocol(format!(
-                    "unexpected message {}",
-                    other.name()
-                )))
-            }
         }
         Ok(())
     }
 
-    fn accept_hello(&mut self, hello: Hello) -> Result<(), SessionError> {
+    fn accept_hello(&mut self, hello: Hello) -> Result<(), PeerMisbehaved> {
         if hello.magic != MAGIC {
-            return Err(SessionError::Protocol(format!(
-                "the Hello has magic {:02x?}, expected {:02x?}",
-                hello.magic, MAGIC
-            )));
+            return Err(PeerMisbehaved::BadMagic {
+                magic: hello.magic,
+                expected: MAGIC,
+            });
         }
         if hello.version != PROTOCOL_VERSION {
-            return Err(SessionError::Protocol(format!(
-                "the peer speaks protocol version {}, this end speaks {}",
-                hello.version, PROTOCOL_VERSION
-            )));
+            return Err(PeerMisbehaved::VersionMismatch {
+                theirs: hello.version,
+                ours: PROTOCOL_VERSION,
+            });
         }
         // Channels opened before the Hello started with the default credit;
         // correct them to the window the peer really grants.
@@ -467,7 +501,7 @@ impl Session {
 
     fn check_alive(&self) -> Result<(), SessionError> {
         match &self.lost {
-            Some(reason) => Err(SessionError::Lost(reason.clone())),
+            Some(loss) => Err(SessionError::Lost(loss.clone())),
             None => Ok(()),
         }
     }
@@ -481,7 +515,7 @@ impl Session {
     }
 
     /// Send one item on `channel`, if its credit allows.
-    pub fn send(&mut self, channel: u32, data: Value) -> Result<Send, SessionError> {
+    pub fn send(&mut self, channel: u32, data: Value) -> Result<SendOutcome, SessionError> {
         self.check_alive()?;
         let chan = match self.channels.get(&channel) {
             Some(chan) if !chan.local_closed && !chan.released => chan,
@@ -491,13 +525,13 @@ impl Session {
             return Err(SessionError::SendClosed(channel));
         }
         if chan.credit <= 0 {
-            return Ok(Send::Blocked(data));
+            return Ok(SendOutcome::Blocked(data));
         }
         let cost = self.queue(&Message::ChannelData { channel, data })?;
         if let Some(chan) = self.channels.get_mut(&channel) {
             chan.credit -= i64::from(cost);
         }
-        Ok(Send::Sent)
+        Ok(SendOutcome::Sent)
     }
 
     /// Whether a send on `channel` would go out now (credit left, open).
@@ -509,7 +543,7 @@ impl Session {
     pub fn recv(&mut self, channel: u32) -> Recv {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return match &self.lost {
-                Some(reason) => Recv::Lost(reason.clone()),
+                Some(loss) => Recv::Lost(loss.clone()),
                 None => Recv::Eof,
             };
         };
@@ -531,7 +565,7 @@ impl Session {
             }
             Remote::Open if chan.local_closed => Recv::Eof,
             Remote::Open => match &self.lost {
-                Some(reason) => Recv::Lost(reason.clone()),
+                Some(loss) => Recv::Lost(loss.clone()),
                 None => Recv::Empty,
             },
             _ => Recv::Eof,
@@ -653,10 +687,12 @@ impl Session {
         self.forget_if_done(channel);
     }
 
-    /// The byte stream ended or failed: every channel ends with `reason`.
-    pub fn connection_lost(&mut self, reason: &str) {
+    /// The byte stream ended or failed, or the peer broke the protocol:
+    /// every channel ends with `loss` (the first loss reported counts).
+    /// Nothing queued is sent any more.
+    pub fn connection_lost(&mut self, loss: Loss) {
         if self.lost.is_none() {
-            self.lost = Some(reason.to_string());
+            self.lost = Some(loss);
             self.outbox.clear();
             let ids: Vec<u32> = self.channels.keys().copied().collect();
             self.events.extend(ids.into_iter().map(Event::Channel));
@@ -668,7 +704,9 @@ impl Session {
         self.terminate_sent
     }
 
-    /// Append the bytes to send to `out`; returns how many were added.
+    /// Append the bytes to send to `out`; returns how many were added (0:
+    /// nothing to send now). Write them before bytes taken by a later call.
+    #[must_use = "the bytes appended to `out` must be written to the peer"]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.outbox.len();
         if out.is_empty() {
@@ -684,7 +722,9 @@ impl Session {
         !self.outbox.is_empty()
     }
 
-    /// The next event, if any.
+    /// The next event, if any. Call until `None` after every change (see
+    /// [Driving a session](Session#driving-a-session)).
+    #[must_use = "events say which waiters to wake"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

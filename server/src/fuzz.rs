@@ -8,13 +8,11 @@ pub fn fuzz_handshake(data: &[u8]) {
     let token = execnet_gateway::Token::new("fuzz-token");
     for token in [token.as_ref(), None] {
         let mut stream = FuzzStream(data);
-        let _ = futures_lite::future::block_on(execnet_gateway::auth::server_handshake(
-            &mut stream,
-            token,
-        ));
+        let _ =
+            futures_lite::future::block_on(crate::handshake::server_handshake(&mut stream, token));
         let mut reader = FuzzStream(data);
         let mut writer = FuzzStream(&[]);
-        let _ = futures_lite::future::block_on(execnet_gateway::auth::client_handshake(
+        let _ = futures_lite::future::block_on(execnet_gateway::handshake::client_handshake(
             &mut reader,
             &mut writer,
             token,

@@ -10,8 +10,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use async_executor::{Executor, Task};
 
 use async_io::Async;
-use execnet_gateway::auth::{server_handshake, AuthError, HANDSHAKE_TIMEOUT};
-use execnet_gateway::Token;
+use execnet_gateway::handshake::{AuthError, Token, HANDSHAKE_TIMEOUT};
+
+use crate::handshake::server_handshake;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// At most this many connections may be in the handshake at once; a new one

@@ -43,7 +43,7 @@ impl CommandTransport {
     }
 
     /// Start the command now.
-    pub fn spawn(mut self) -> Result<Connection, TransportError> {
+    pub fn spawn(&mut self) -> Result<Connection, TransportError> {
         self.command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -79,13 +79,13 @@ impl CommandTransport {
             } else {
                 ChildProcess::new(child)
             })),
-            description: self.program,
+            description: self.program.clone(),
         })
     }
 }
 
 impl Transport for CommandTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
         Box::pin(async move { self.spawn() })
     }
 }

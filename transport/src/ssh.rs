@@ -2,11 +2,11 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::{BoxFuture, CommandTransport, Connection, Transport, TransportError};
+use crate::{BoxFuture, CommandTransport, Connection, Diagnosis, Step, Transport, TransportError};
 
 /// How long an idle shared ssh connection stays up after its last gateway
 /// closed (OpenSSH `ControlPersist`, seconds).
@@ -112,7 +112,7 @@ impl SshTransport {
     /// returns once it listens) while other transports to the same
     /// destination wait; if that fails, this transport connects on its own so
     /// that its error says why.
-    pub async fn open(self) -> Result<Connection, TransportError> {
+    pub async fn open(&self) -> Result<Connection, TransportError> {
         let mut control = self.control_path();
         if let Some(path) = control.clone() {
             if !socket_exists(&path) {
@@ -161,8 +161,16 @@ impl SshTransport {
 }
 
 impl Transport for SshTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
-        Box::pin((*self).open())
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
+        Box::pin(self.open())
+    }
+
+    /// Reads ssh's exit status and stderr ([`SshFailure::classify`]): an
+    /// unknown host, a refused connection or key, a host key mismatch, a
+    /// missing or old remote python.
+    fn diagnose(&self, status: Option<ExitStatus>, stderr: &str) -> Option<Diagnosis> {
+        let failure = SshFailure::classify(status.and_then(|s| s.code()), stderr)?;
+        Some(failure.explain(&self.description()))
     }
 }
 
@@ -249,6 +257,34 @@ impl SshFailure {
             }
         }
         None
+    }
+}
+
+impl SshFailure {
+    /// The failed step and a message for `what` (`ssh ARGS`) that says what
+    /// to do about it.
+    pub fn explain(self, what: &str) -> Diagnosis {
+        let (step, message) = match self {
+            SshFailure::UnknownHost(host) => (Step::Host, format!("{what}: unknown host {host}")),
+            SshFailure::Connect(line) => (Step::Connect, format!("{what}: cannot connect: {line}")),
+            SshFailure::Auth(line) => (
+                Step::Auth,
+                format!("{what}: authentication refused ({line}); ssh runs with BatchMode=yes, so keys must work without a prompt"),
+            ),
+            SshFailure::HostKey(line) => (
+                Step::Auth,
+                format!("{what}: host key mismatch or unknown host key ({line})"),
+            ),
+            SshFailure::PythonMissing(line) => (
+                Step::Interpreter,
+                format!("{what}: the remote python was not found ({line}); set python= to the remote interpreter"),
+            ),
+            SshFailure::PythonTooOld(line) => (
+                Step::Interpreter,
+                format!("{what}: the remote python is too old ({line})"),
+            ),
+        };
+        Diagnosis::new(step, message)
     }
 }
 

@@ -1,5 +1,5 @@
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -24,14 +24,15 @@ impl TcpTransport {
         Self { addr: addr.into() }
     }
 
-    /// Connect now.
-    pub async fn open(self) -> Result<Connection, TransportError> {
+    /// Connect now. Host names are resolved on a thread of the `blocking`
+    /// pool (the system resolver blocks), never on the caller's executor.
+    pub async fn open(&self) -> Result<Connection, TransportError> {
         let addr = self.addr.clone();
         let connect_err = |source| TransportError::Connect {
             addr: addr.clone(),
             source,
         };
-        let addrs: Vec<_> = blocking_resolve(&self.addr).map_err(connect_err)?;
+        let addrs = resolve(&self.addr).await.map_err(connect_err)?;
         let mut last = None;
         for a in addrs {
             match Async::<TcpStream>::connect(a).await {
@@ -56,14 +57,19 @@ impl TcpTransport {
     }
 }
 
-fn blocking_resolve(addr: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
-    use std::net::ToSocketAddrs;
-    Ok(addr.to_socket_addrs()?.collect())
+/// The addresses of `addr` (`host:port`, `[v6]:port`): a literal address
+/// at once, a name through the system resolver off this thread.
+async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(literal) = addr.parse::<SocketAddr>() {
+        return Ok(vec![literal]);
+    }
+    let addr = addr.to_string();
+    blocking::unblock(move || Ok(addr.to_socket_addrs()?.collect())).await
 }
 
 impl Transport for TcpTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
-        Box::pin((*self).open())
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
+        Box::pin(self.open())
     }
 }
 

@@ -126,7 +126,6 @@ fn mirror(msg: &Message) -> MMessage {
             channel: *channel,
             bytes: *bytes,
         },
-        other => panic!("no mirror for {other:?}"),
     }
 }
 

@@ -7,6 +7,7 @@ mod json;
 mod open;
 mod rinfo;
 mod serve;
+mod workloads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
