@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::bootstrap::{self, wait_bounded, Cause};
 use crate::channel::Channel;
+use crate::code::RemoteCode;
 use crate::error::{Error, Result, Step};
 use crate::runtime;
 use crate::session::{Role, Session, SessionConfig};
@@ -363,6 +364,18 @@ impl Gateway {
     /// other end of the returned channel.
     pub async fn remote_exec(&self, source: &str) -> Result<Channel> {
         self.request(|session| session.exec(source))
+    }
+
+    /// Run [`RemoteCode`] in the worker: source compiled under a file name,
+    /// and optionally a function it defines called as
+    /// `function(channel, **kwargs)` (see [`RemoteCode`] for an example).
+    pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<Channel> {
+        let RemoteCode {
+            source,
+            filename,
+            call,
+        } = code.into();
+        self.request(|session| session.exec_with(source, filename, call))
     }
 
     /// Queue a request that opens a channel (exec, status) and hand out

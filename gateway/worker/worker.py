@@ -129,15 +129,58 @@ class TimeoutError(IOError):
     """Exception indicating that a timeout was reached."""
 
 
-def _errortext(exc):
+# Tracebacks name these as execnet's own (execnet.gateway_base.DumpError),
+# not after the module the loader runs the worker as.
+for _cls in (DataFormatError, DumpError, LoadError, RemoteError, TimeoutError):
+    _cls.__module__ = "execnet.gateway_base"
+del _cls
+
+
+_format_lock = _allocate_lock()
+
+
+def _errortext(exc, filename=None, source=None):
+    """The traceback text of `exc` as the remote code's author wants it:
+    their frames and the error, none of the worker's own frames (the exec
+    machinery around their code, the encoder under a failed send). With
+    `source`, lines of `filename` are shown from it: the file need not exist
+    on this side."""
     try:
         import traceback
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        import linecache
+        with _format_lock:
+            # the lines are looked up while the TracebackException is built
+            saved = linecache.cache.get(filename)
+            if source is not None:
+                linecache.cache[filename] = (len(source), None,
+                                             source.splitlines(True), filename)
+            try:
+                te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+            finally:
+                if source is not None:
+                    if saved is None:
+                        linecache.cache.pop(filename, None)
+                    else:
+                        linecache.cache[filename] = saved
+        seen = set()
+        todo = [te]
+        while todo:  # this exception and those chained to it
+            t = todo.pop()
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            t.stack = traceback.StackSummary.from_list(
+                [f for f in t.stack if f.filename != _OWN_FILE])
+            todo.extend(x for x in (t.__cause__, t.__context__) if x is not None)
+        return "".join(te.format())
     except Exception:
         try:
             return "%s: %s" % (type(exc).__name__, exc)
         except Exception:
             return type(exc).__name__
+
+
+_OWN_FILE = _errortext.__code__.co_filename
 
 
 # ---------------------------------------------------------------- encoding
@@ -339,6 +382,14 @@ def _dec(m, p, d, gw):
         cid, p = _rdvar(m, p, 5)
         return gw._getchannel(cid), p
     raise LoadError("unknown value tag %d" % t)
+
+
+def _rdoption(m, p):
+    """Whether the option<T> at m[p] holds a T (its byte is 1, not 0)."""
+    x = m[p]
+    if x > 1:
+        raise LoadError("option byte %d is neither 0 nor 1" % x)
+    return x == 1
 
 
 def _decode_all(m, p, gw):
@@ -1053,10 +1104,29 @@ class WorkerGateway:
                 elif t == M_EXEC:
                     cid, p = _rdvar(m, 1, 5)
                     n, p = _rdcount(m, p)
-                    if p + n != len(m):
-                        raise LoadError("trailing bytes after ChannelExec")
                     source = str(m[p:p + n], "utf-8")
-                    self._schedule(self._getchannel(cid), source)
+                    p += n
+                    filename = call = None
+                    kwargs = {}
+                    if _rdoption(m, p):
+                        n, p = _rdcount(m, p + 1)
+                        filename = str(m[p:p + n], "utf-8")
+                        p += n
+                    else:
+                        p += 1
+                    if _rdoption(m, p):
+                        n, p = _rdcount(m, p + 1)
+                        call = str(m[p:p + n], "utf-8")
+                        n, p = _rdcount(m, p + n)
+                        for _ in range(n):
+                            k, p = _rdcount(m, p)
+                            name = str(m[p:p + k], "utf-8")
+                            kwargs[name], p = _dec(m, p + k, 1, self)
+                    else:
+                        p += 1
+                    if p != len(m):
+                        raise LoadError("trailing bytes after ChannelExec")
+                    self._schedule(self._getchannel(cid), (source, filename, call, kwargs))
                 elif M_CLOSE <= t <= M_LAST_MESSAGE:
                     cid, p = _rdvar(m, 1, 5)
                     err = None
@@ -1146,17 +1216,19 @@ class WorkerGateway:
 
     # -- executing
 
-    def _schedule(self, ch, source):
+    def _schedule(self, ch, task):
         if self.execmodel.backend == "thread":
             with self._lock:
                 idle = self._main_idle
                 self._main_idle = False
             if not idle:
-                _start(self._execute, (ch, source))
+                _start(self._execute, (ch, task))
                 return
-        self._mainq.put((ch, source))
+        self._mainq.put((ch, task))
 
-    def _execute(self, ch, source):
+    def _execute(self, ch, task):
+        source, filename, call, kwargs = task
+        filename = filename or "<remote exec>"
         with self._lock:
             self._nexec += 1
         err = None
@@ -1167,19 +1239,25 @@ class WorkerGateway:
                 if source.lstrip("\r\n")[:1] in (" ", "\t"):
                     import textwrap
                     source = textwrap.dedent(source)
-                co = compile(source, "<remote exec>", "exec")
+                co = compile(source, filename, "exec")
                 g = {"channel": ch, "__name__": "__channelexec__"}
                 exec(co, g)
+                if call is not None:
+                    function = g.get(call)
+                    if not callable(function):
+                        raise NameError("remote_exec was asked to call %r, which the code "
+                                        "does not define as a function" % (call,))
+                    function(ch, **kwargs)
             finally:
                 ch._executing = False
-                g = co = None
+                g = co = function = None
         except EOFError:
             pass
         except KeyboardInterrupt:
             err = INTERRUPT_TEXT
             raise
         except BaseException as e:
-            err = _errortext(e)
+            err = _errortext(e, filename, source)
             e = None
         finally:
             self._flush_stdio()
@@ -1192,8 +1270,8 @@ class WorkerGateway:
         thread_model = self.execmodel.backend == "thread"
         try:
             while True:
-                ch, source = q.get()
-                self._execute(ch, source)
+                ch, task = q.get()
+                self._execute(ch, task)
                 ch = None
                 if thread_model:
                     with self._lock:

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use execnet_gateway::{Error, Gateway, Options, Result, Step, XSpec};
+use execnet_gateway::{Error, Gateway, Options, RemoteCode, Result, Step, XSpec};
 use execnet_xspec::Kind;
 
 use crate::multi::MultiChannel;
@@ -250,6 +250,17 @@ impl Group {
         let mut channels = Vec::new();
         for gateway in self.gateways() {
             channels.push(gateway.remote_exec(source).await?);
+        }
+        Ok(MultiChannel::new(channels))
+    }
+
+    /// Run [`RemoteCode`] (a file name, a function call with kwargs) on
+    /// every member; the channels are in creation order.
+    pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<MultiChannel> {
+        let code = code.into();
+        let mut channels = Vec::new();
+        for gateway in self.gateways() {
+            channels.push(gateway.remote_exec_code(code.clone()).await?);
         }
         Ok(MultiChannel::new(channels))
     }
