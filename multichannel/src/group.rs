@@ -133,6 +133,7 @@ impl Group {
 
     /// [`Group::make_gateway`] with a parsed spec.
     pub async fn make_gateway_from(&self, mut spec: XSpec) -> Result<Gateway> {
+        spec.check_keys()?;
         let (id, seq) = self.reserve_id(&spec)?;
         if spec.id().is_none() {
             // Say the id in the spec too, as execnet does; "gwN" always fits.
