@@ -362,6 +362,15 @@ class Worker:
             f.close()
 
 
+def child_state(pid):
+    """The state letter of a process (Z: exited, not yet reaped), None when gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
 class WorkerTest(unittest.TestCase):
     def start(self, **kw):
         w = Worker(**kw)
@@ -637,6 +646,42 @@ class TestBasics(WorkerTest):
         self.assertIn("SystemExit: 3", m[2])
         self.exec(w, 3, "channel.send('still alive')")
         self.assertEqual(w.data(3), "still alive")
+
+    def test_a_forked_child_does_not_speak_the_protocol_and_exits(self):
+        w = self.start()
+        # both processes run the rest of the snippet; only the parent's send
+        # may reach the opener, the child's fails with a clear error
+        self.exec(w, 1, "import os, time\n"
+                        "pid = os.fork()\n"
+                        "if pid == 0:\n"
+                        "    time.sleep(0.2)\n"
+                        "channel.send(('parent' if pid else 'child', pid))\n")
+        who, child = w.data(1)
+        self.assertEqual(who, "parent")
+        w.expect("ChannelClose", 1)
+        deadline = time.monotonic() + 10
+        while child_state(child) not in ("Z", None) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn(child_state(child), ("Z", None), "the forked child still runs")
+        while "forked by remote code" not in w.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn("forked by remote code", w.stderr())
+        # the parent worker goes on serving
+        self.exec(w, 3, "channel.send('still here')")
+        self.assertEqual(w.data(3), "still here")
+
+    def test_a_forked_child_that_returns_normally_exits_silently(self):
+        w = self.start()
+        self.exec(w, 1, "import os\npid = os.fork()\nif pid:\n    channel.send(pid)\n")
+        child = w.data(1)
+        w.expect("ChannelClose", 1)
+        deadline = time.monotonic() + 10
+        while child_state(child) not in ("Z", None) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn(child_state(child), ("Z", None), "the forked child still runs")
+        self.exec(w, 3, "channel.send(3)")
+        self.assertEqual(w.data(3), 3)
+        self.assertNotIn("Traceback", w.stderr())
 
     def test_eof_error_is_normal_end(self):
         w = self.start()

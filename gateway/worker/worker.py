@@ -479,6 +479,8 @@ class Channel:
         pass  # str/bytes are always kept apart here
 
     def close(self, error=None):
+        if self.gateway._forked:
+            raise IOError(FORKED_TEXT)
         if self._executing:
             raise IOError("cannot explicitly close channel within remote_exec")
         self._close(error)
@@ -534,7 +536,7 @@ class Channel:
 
     def send(self, item):
         if self._closed:
-            raise IOError("cannot send to %r" % (self,))
+            raise IOError(FORKED_TEXT if self.gateway._forked else "cannot send to %r" % (self,))
         gw = self.gateway
         t = type(item)
         if t is int and -64 <= item < 64:
@@ -765,8 +767,13 @@ class _ProtocolError(Exception):
     pass
 
 
+FORKED_TEXT = ("this process was forked by remote code: its channels belong to the "
+               "worker process that forked it and cannot be used here")
+
+
 class WorkerGateway:
     _exiting = False
+    _forked = False     # true in a child that remote code forked
     _reader_ident = None
 
     def __init__(self, infd, outfd):
@@ -793,6 +800,8 @@ class WorkerGateway:
     # -- channels
 
     def newchannel(self):
+        if self._forked:
+            raise IOError(FORKED_TEXT)
         with self._lock:
             cid = self._next_id
             self._next_id = cid + 2 if cid < 0xFFFFFFFD else 2
@@ -893,6 +902,38 @@ class WorkerGateway:
         _enc(info, out, 0)
         self._q.append(_frame(b"".join(out)))
         self._flush()
+
+    # -- a child forked by remote code
+
+    def _after_fork_in_child(self):
+        """os.fork() in remote code: the child must not write frames into
+        the parent's stream (they would interleave with the parent's), nor
+        keep that stream open after the parent exits; its channels fail
+        with a clear error, and it exits when the code it was running
+        returns. Locks other threads held at the fork stay held in the
+        child, so nothing here takes one."""
+        self._forked = True
+        self._exiting = True   # no Close frames from Channel.__del__
+        for fd in (self._in, self._out):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for r in list(self._chans.values()):
+            ch = r()
+            if ch is not None:
+                ch._closed = ch._recv_closed = True
+                ch._remoteerrors = [IOError(FORKED_TEXT)]
+                items = ch._items = SimpleQueue()
+                items.put(_END)
+        self._callbacks.clear()
+
+    def _child_exit(self, err):
+        """The code a forked child was running returned (or raised)."""
+        if err is not None and err != INTERRUPT_TEXT:
+            self._stderr("[%d] remote code in a forked child raised:\n%s" % (os.getpid(), err))
+        self._flush_stdio()
+        os._exit(0 if err is None else 1)
 
     # -- exiting
 
@@ -1260,6 +1301,8 @@ class WorkerGateway:
             err = _errortext(e, filename, source)
             e = None
         finally:
+            if self._forked:
+                self._child_exit(err)
             self._flush_stdio()
             with self._lock:
                 self._nexec -= 1
@@ -1301,6 +1344,8 @@ def _serve():
             pass
     gw = WorkerGateway(infd, outfd)
     gw._send_hello()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=gw._after_fork_in_child)
     # threading must first be imported by the main thread (else its idea of
     # the main thread is wrong, e.g. for asyncio in remote code)
     import threading  # noqa: F401
