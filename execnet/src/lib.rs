@@ -53,8 +53,8 @@ pub mod blocking;
 #[cfg(feature = "socket")]
 pub use execnet_gateway::{handshake, SocketTransport, Token};
 pub use execnet_gateway::{
-    Channel, Error, Gateway, Options, PeerMisbehaved, RInfo, RemoteError, RemoteStatus, Result,
-    Step, LOADER,
+    Channel, Error, Gateway, Options, PeerMisbehaved, RInfo, RemoteCode, RemoteError, RemoteStatus,
+    Result, Step, LOADER,
 };
 pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
 pub use execnet_proto as proto;

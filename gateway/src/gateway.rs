@@ -10,6 +10,7 @@ use execnet_xspec::XSpec;
 use serde::Deserialize;
 
 use crate::channel::Channel;
+use crate::code::RemoteCode;
 use crate::driver::Driver;
 use crate::error::Result;
 use crate::registry::Registry;
@@ -305,6 +306,18 @@ impl Gateway {
     /// ```
     pub async fn remote_exec(&self, source: &str) -> Result<Channel> {
         self.request(|session| session.exec(source))
+    }
+
+    /// Run [`RemoteCode`] in the worker: source compiled under a file name,
+    /// and optionally a function it defines called as
+    /// `function(channel, **kwargs)` (see [`RemoteCode`] for an example).
+    pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<Channel> {
+        let RemoteCode {
+            source,
+            filename,
+            call,
+        } = code.into();
+        self.request(|session| session.exec_with(source, filename, call))
     }
 
     /// Queue a request that opens a channel (exec, status) and hand out

@@ -37,6 +37,7 @@
 mod bootstrap;
 mod callback;
 mod channel;
+mod code;
 mod driver;
 mod error;
 mod gateway;
@@ -50,6 +51,7 @@ mod stream;
 
 pub use bootstrap::{python_command, worker_argv, LOADER, WORKER};
 pub use channel::Channel;
+pub use code::RemoteCode;
 pub use error::{Error, RemoteError, Result};
 pub use execnet_proto::PeerMisbehaved;
 pub use execnet_transport as transport;

@@ -146,6 +146,8 @@ impl Gateway {
 
     /// Open a gateway with the given id (the Group layer chooses ids).
     pub async fn open_with_id(spec: XSpec, id: String, options: Options) -> Result<Gateway> {
+        // A typo ("popn", "chdri=") must not open a gateway it did not mean.
+        spec.check_keys()?;
         let route = spec
             .via()
             .map(|v| format!("via={v}"))

@@ -28,6 +28,8 @@ use crate::session::{Event, Role, Session, SessionConfig};
 /// assert!(pair.worker_events.contains(&Event::Exec {
 ///     channel: ch,
 ///     source: "print('hi')".into(),
+///     filename: None,
+///     call: None,
 /// }));
 ///
 /// // The worker answers on the same channel.
