@@ -16,9 +16,9 @@ use execnet_gateway::{Error, Gateway, Options, PeerMisbehaved, Step, Value, XSpe
 use execnet_wire::{encode_frame, DecodeError, Hello, Message, DEFAULT_MAX_FRAME, DEFAULT_WINDOW};
 use futures_lite::future::block_on;
 
-#[path = "support/procs.rs"]
-mod procs;
-use procs::{eventually, is_our_child, rss_kib};
+mod support;
+use support::bootstrap_error;
+use support::procs::{eventually, is_our_child, rss_kib};
 
 /// A fake interpreter in its own temp dir.
 struct Fake {
@@ -149,14 +149,6 @@ fn noise(n: usize) -> Vec<u8> {
 
 /// Bounded time: a generous "does not hang" limit, not a speed claim.
 const BOUND: Duration = Duration::from_secs(10);
-
-fn bootstrap_error(result: Result<Gateway, Error>) -> (Step, String) {
-    match result {
-        Err(Error::Bootstrap { step, message, .. }) => (step, message),
-        Err(other) => panic!("expected a bootstrap error, got {other:?}"),
-        Ok(gw) => panic!("a broken interpreter opened a gateway: {gw:?}"),
-    }
-}
 
 #[test]
 fn random_bytes_then_exit_are_quoted() {

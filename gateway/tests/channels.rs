@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
+mod support;
+
 use execnet_gateway::{Error, Gateway, Options, Value, XSpec};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-
-fn open(spec: &str) -> Gateway {
-    block_on(Gateway::open(spec)).expect("gateway opens")
-}
+use support::open;
 
 #[test]
 fn hundred_concurrent_channels_from_many_threads() {

@@ -8,10 +8,9 @@ use std::time::{Duration, Instant};
 use execnet_gateway::{Error, Gateway};
 use futures_lite::future::block_on;
 
-#[path = "support/procs.rs"]
-mod procs;
-use procs::rss_kib;
+mod support;
 use serde_bytes::ByteBuf;
+use support::procs::rss_kib;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
