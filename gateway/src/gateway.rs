@@ -51,10 +51,13 @@ pub struct Options {
     pub window: u64,
     /// The largest frame this end accepts, in bytes (default 256 MiB,
     /// [`DEFAULT_MAX_FRAME`](execnet_wire::DEFAULT_MAX_FRAME)). One item
-    /// travels in one frame, so this is also the largest item the worker can
-    /// send here; it learns the limit from our hello. A larger frame from
-    /// the peer ends the connection ([`Error::PeerMisbehaved`](crate::Error::PeerMisbehaved)).
-    /// Items we send are bounded by the worker's own limit.
+    /// travels in one frame, so this is the largest item the worker can send
+    /// here: it learns the limit from our hello, and its `channel.send` of a
+    /// larger item raises. A frame that announces more ends the connection
+    /// ([`Error::PeerMisbehaved`](crate::Error::PeerMisbehaved)) before
+    /// anything is allocated for it. Items we send are bounded by the
+    /// worker's own limit (256 MiB) the same way: sending a larger one is
+    /// [`Error::Encode`](crate::Error::Encode).
     pub max_frame: u32,
     /// Forward the worker's stderr (remote `print()`) to ours (default on).
     pub forward_stderr: bool,

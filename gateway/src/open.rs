@@ -302,3 +302,40 @@ async fn bootstrap(
     driver.exit(Duration::from_millis(100)).await;
     Err(err)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every kind of spec the parser knows reaches a transport here: a new
+    /// kind added to execnet-xspec without its arm in `plan` fails this
+    /// test (the compiler cannot tell, `Kind` being non-exhaustive).
+    #[test]
+    fn every_kind_the_spec_parser_knows_has_a_transport() {
+        let mut kinds = Vec::new();
+        for key in execnet_xspec::KNOWN_KEYS {
+            for text in [key.to_string(), format!("{key}=127.0.0.1:1")] {
+                let Ok(spec) = XSpec::parse(&text) else {
+                    continue;
+                };
+                if *key != "popen" && spec.kind() == &Kind::Popen {
+                    continue; // not a transport key
+                }
+                match plan(&spec, "t") {
+                    Ok(_) => {}
+                    // Compiled out on purpose, and it says so.
+                    Err(e) if !cfg!(feature = "socket") && *key == "socket" => {
+                        assert!(e.to_string().contains("`socket` feature"), "{e}");
+                    }
+                    Err(e) => panic!("{text}: no transport: {e}"),
+                }
+                kinds.push(spec.kind().clone());
+            }
+        }
+        kinds.dedup_by(|a, b| std::mem::discriminant(a) == std::mem::discriminant(b));
+        assert!(
+            kinds.len() >= 3,
+            "popen, ssh and socket at least: {kinds:?}"
+        );
+    }
+}

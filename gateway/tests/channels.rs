@@ -222,3 +222,31 @@ fn values_received_as_value_keep_python_kinds() {
     let v: Value = block_on(ch.receive()).expect("item");
     assert_eq!(v.repr(), "{'a': {1, 2}, 'b': (None,)}");
 }
+
+/// `Options::max_frame` bounds what the worker may send: it learns the
+/// limit from our hello and refuses a larger item in `channel.send`; smaller
+/// items still flow.
+#[test]
+fn max_frame_bounds_the_items_the_worker_sends() {
+    let options = Options::default().max_frame(1 << 20);
+    let gw = block_on(Gateway::open_with(
+        XSpec::parse("popen").expect("spec"),
+        options,
+    ))
+    .expect("opens");
+    block_on(async {
+        let ch = gw
+            .remote_exec(
+                "channel.send(b'x' * 1000)\n\
+                 try:\n    channel.send(b'x' * (2 << 20))\n\
+                 except Exception as e:\n    channel.send(str(e))\n",
+            )
+            .await
+            .expect("exec");
+        let small: serde_bytes::ByteBuf = ch.receive().await.expect("a small item passes");
+        assert_eq!(small.len(), 1000);
+        let refusal: String = ch.receive().await.expect("the worker says why");
+        assert!(refusal.contains("at most 1048576"), "{refusal}");
+        gw.exit().await.expect("exit");
+    });
+}

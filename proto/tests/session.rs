@@ -358,3 +358,33 @@ fn arbitrary_messages_never_panic() {
         let _ = pair.opener.handle_input(Frame { message: m, len: 1 });
     }
 }
+
+#[test]
+fn the_peers_frame_limit_bounds_what_is_sent() {
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default().max_frame(1000),
+    );
+    drive(&mut pair);
+    let ch = pair.opener.exec("").expect("exec");
+    let err = pair
+        .opener
+        .send(ch, Value::Bytes(vec![0; 2000]))
+        .expect_err("too large for the worker");
+    assert!(
+        matches!(
+            err,
+            execnet_proto::SessionError::Encode(execnet_wire::EncodeError::FrameTooLarge {
+                max: 1000,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        pair.opener.send(ch, Value::Bytes(vec![0; 500])),
+        Ok(SendOutcome::Sent)
+    );
+    drive(&mut pair);
+    assert!(matches!(pair.worker.recv(ch), Recv::Item(_)));
+}
