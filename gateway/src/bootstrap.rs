@@ -18,6 +18,16 @@ use crate::runtime::wait_bounded;
 
 /// The loader passed as `python -c LOADER`: reads the worker source from the
 /// stream and runs it.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// // Anything that starts `python3 -c LOADER` with its stdin/stdout as the
+/// // stream can carry a gateway.
+/// assert!(execnet::LOADER.contains("import"));
+/// assert!(!execnet::LOADER.contains('\''), "safe inside single quotes");
+/// ```
 pub const LOADER: &str = include_str!("../worker/loader.py");
 /// The Python worker source, shipped over the stream at start-up.
 pub const WORKER: &str = include_str!("../worker/worker.py");
@@ -25,6 +35,18 @@ pub const WORKER: &str = include_str!("../worker/worker.py");
 /// The interpreter command of a spec: `python=` as a command line
 /// (`python=python3.11`, `python=/opt/py/bin/python -X dev`), or the
 /// version shorthand (`python=3.11` runs `python3.11`); `python3` by default.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::{python_command, XSpec};
+///
+/// let argv = |spec: &str| python_command(&XSpec::parse(spec).unwrap());
+/// assert_eq!(argv("popen"), ["python3"]);
+/// assert_eq!(argv("popen//python=3.12"), ["python3.12"]);
+/// assert_eq!(argv("popen//python=/opt/py/bin/python -X dev"), ["/opt/py/bin/python", "-X", "dev"]);
+/// ```
 pub fn python_command(spec: &XSpec) -> Vec<String> {
     let python = spec.python().unwrap_or("python3").trim();
     let words: Vec<String> = python.split_whitespace().map(str::to_string).collect();
@@ -42,6 +64,17 @@ fn is_version(s: &str) -> bool {
 }
 
 /// The full argument vector that starts a worker: the interpreter, `-c`, the loader.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::{worker_argv, XSpec, LOADER};
+///
+/// let argv = worker_argv(&XSpec::parse("popen//python=3.11")?);
+/// assert_eq!(argv, ["python3.11", "-c", LOADER]);
+/// # Ok::<_, execnet_xspec::ParseError>(())
+/// ```
 pub fn worker_argv(spec: &XSpec) -> Vec<String> {
     let mut argv = python_command(spec);
     argv.push("-c".to_string());

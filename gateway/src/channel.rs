@@ -30,14 +30,15 @@ use crate::runtime::wait_until;
 /// # Examples
 ///
 /// ```
+/// # use execnet_gateway as execnet;
 /// # futures_lite::future::block_on(async {
-/// let gw = execnet_gateway::Gateway::open("popen").await?;
+/// let gw = execnet::Gateway::open("popen").await?;
 /// let ch = gw.remote_exec("for x in channel: channel.send(x * 2)").await?;
 /// ch.send(&21).await?;
 /// assert_eq!(ch.receive::<i32>().await?, 42);
 /// ch.close().await?;
 /// ch.wait_close(None).await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 pub struct Channel {
     pub(crate) inner: Arc<ChannelInner>,
@@ -134,17 +135,58 @@ impl Channel {
     }
 
     /// The channel id (odd: opened here; even: opened by the worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ours = gw.remote_exec("pass").await?;
+    /// assert_eq!(ours.id() % 2, 1); // opened on this side
+    /// let ch = gw.remote_exec("channel.send(channel.gateway.newchannel())").await?;
+    /// let theirs: execnet::Channel = ch.receive().await?;
+    /// assert_eq!(theirs.id() % 2, 0); // opened by the worker
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn id(&self) -> u32 {
         self.inner.id
     }
 
     /// The gateway this channel belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("pass").await?;
+    /// assert_eq!(ch.gateway().id(), gw.id());
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn gateway(&self) -> Gateway {
         self.inner.gateway.clone()
     }
 
     /// Whether the channel has ended (closed by either end, or the
     /// connection lost). Items may still be waiting to be received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(1)").await?;
+    /// ch.wait_close(None).await?; // the code ended: its end closed
+    /// assert!(ch.is_closed());
+    /// assert_eq!(ch.receive::<i64>().await?, 1); // what it sent is still here
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner
             .gateway
@@ -155,6 +197,19 @@ impl Channel {
     }
 
     /// Send one item; waits while the other end's window is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("a, b = channel.receive(); channel.send(a + len(b))").await?;
+    /// ch.send(&(40, vec!["x", "y"])).await?; // a Rust tuple is a Python tuple
+    /// assert_eq!(ch.receive::<i64>().await?, 42);
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
         let value = to_value(item)?;
         self.send_value(value).await
@@ -207,6 +262,23 @@ impl Channel {
 
     /// Receive the next item; waits for it. `Error::Closed` at end of
     /// channel, `Error::Remote` (once) if the other end raised.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use std::collections::HashMap;
+    ///
+    /// let ch = gw.remote_exec("channel.send({'a': [1, 2], 'b': []})").await?;
+    /// let item: HashMap<String, Vec<u8>> = ch.receive().await?;
+    /// assert_eq!(item["a"], [1, 2]);
+    /// // Then the end of the channel.
+    /// assert!(matches!(ch.receive::<i64>().await, Err(execnet::Error::Closed)));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
         let value = self.receive_value(None).await?;
         Ok(from_value(value)?)
@@ -214,6 +286,23 @@ impl Channel {
 
     /// [`Channel::receive`], giving up with `Error::Timeout` after `timeout`
     /// (the item, if it comes later, stays receivable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use std::time::Duration;
+    ///
+    /// let ch = gw.remote_exec("channel.send(channel.receive())").await?;
+    /// let early = ch.receive_timeout::<i64>(Duration::from_millis(50)).await;
+    /// assert!(matches!(early, Err(execnet::Error::Timeout(_))));
+    /// ch.send(&7).await?;
+    /// assert_eq!(ch.receive_timeout::<i64>(Duration::from_secs(10)).await?, 7);
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
         let value = self.receive_value(Some(timeout)).await?;
         Ok(from_value(value)?)
@@ -269,12 +358,54 @@ impl Channel {
 
     /// Close this end: the other end's receives end after the items sent
     /// so far. Items already here stay receivable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// // The answer comes back on a channel of its own: after close(), this
+    /// // end takes nothing more from `ch`.
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send(sum(channel))").await?;
+    /// ch.send(&answer).await?;
+    /// for x in [1, 2, 3] {
+    ///     ch.send(&x).await?;
+    /// }
+    /// ch.close().await?; // the remote `for` loop over the channel ends here
+    /// assert_eq!(answer.receive::<i64>().await?, 6);
+    /// assert!(matches!(ch.send(&4).await, Err(execnet::Error::SendClosed(_))));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn close(&self) -> Result<()> {
         self.close_inner(None)
     }
 
     /// Close this end with an error: the other end's next receive raises
     /// `RemoteError` carrying `message`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec(r#"
+    /// out = channel.receive()
+    /// try:
+    ///     channel.receive()
+    /// except channel.RemoteError as e:
+    ///     out.send("cancelled: " + str(e))
+    /// "#).await?;
+    /// ch.send(&answer).await?;
+    /// ch.close_with_error("the job was cancelled").await?;
+    /// assert_eq!(answer.receive::<String>().await?, "cancelled: the job was cancelled");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn close_with_error(&self, message: &str) -> Result<()> {
         self.close_inner(Some(message))
     }
@@ -295,6 +426,24 @@ impl Channel {
     /// its callback, if any, has finished. `Error::Remote` if the other end
     /// raised (reported once across `receive` and `wait_close`),
     /// `Error::Timeout` after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use std::time::Duration;
+    ///
+    /// let ch = gw.remote_exec("import time; time.sleep(0.1)").await?;
+    /// ch.wait_close(Some(Duration::from_secs(10))).await?;
+    ///
+    /// let failing = gw.remote_exec("1 / 0").await?;
+    /// let err = failing.wait_close(None).await.unwrap_err();
+    /// assert!(err.to_string().contains("ZeroDivisionError"));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
@@ -325,12 +474,49 @@ impl Channel {
     /// A reader of the channel's items as one byte stream (execnet's
     /// `makefile('r')`): `Bytes` items are read as they are, `Str` items as
     /// UTF-8; end-of-channel is end-of-file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use futures_lite::AsyncReadExt;
+    ///
+    /// let ch = gw.remote_exec("channel.send(b'hello, '); channel.send('world')").await?;
+    /// let mut text = String::new();
+    /// ch.reader().read_to_string(&mut text).await?;
+    /// assert_eq!(text, "hello, world");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn reader(&self) -> Channel {
         self.clone()
     }
 
     /// A writer that sends every write as one `Bytes` item (execnet's
     /// `makefile('w')`); closing it closes the channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send(b''.join(channel))").await?;
+    /// ch.send(&answer).await?;
+    /// let mut w = ch.writer();
+    /// w.write_all(b"chunk 1, ").await?;
+    /// w.write_all(b"chunk 2").await?;
+    /// w.close().await?; // closes the channel: the remote loop ends
+    /// let joined: serde_bytes::ByteBuf = answer.receive().await?;
+    /// assert_eq!(joined.as_ref(), b"chunk 1, chunk 2");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn writer(&self) -> Channel {
         self.clone()
     }

@@ -152,6 +152,20 @@ pub enum Error {
 
 impl Error {
     /// The remote error, if this is one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("import json; json.loads('{')").await?;
+    /// let err = ch.receive::<i64>().await.unwrap_err();
+    /// let remote = err.as_remote().expect("the remote code raised");
+    /// assert!(remote.summary().starts_with("json.decoder.JSONDecodeError"));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn as_remote(&self) -> Option<&RemoteError> {
         match self {
             Error::Remote(e) => Some(e),
@@ -162,6 +176,19 @@ impl Error {
     /// Whether the gateway's connection is over: the worker died, the
     /// stream broke, the gateway exited ([`Error::ConnectionLost`]), or the
     /// peer broke the protocol ([`Error::PeerMisbehaved`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("import os; os._exit(3)").await?;
+    /// let err = ch.receive::<i64>().await.unwrap_err();
+    /// assert!(err.is_connection_lost(), "{err}");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn is_connection_lost(&self) -> bool {
         matches!(
             self,

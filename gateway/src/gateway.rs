@@ -108,6 +108,19 @@ impl Options {
 }
 
 /// What `rinfo()` reports about the worker's interpreter.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// # futures_lite::future::block_on(async {
+/// let gw = execnet::Gateway::open("popen//chdir=/tmp").await?;
+/// let info: execnet::RInfo = gw.rinfo().await?;
+/// assert_eq!(info.cwd, "/tmp");
+/// assert!(info.executable.contains("python"));
+/// # gw.exit().await?;
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct RInfo {
@@ -126,6 +139,19 @@ pub struct RInfo {
 }
 
 /// What `remote_status()` reports.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// # futures_lite::future::block_on(async {
+/// let gw = execnet::Gateway::open("popen//execmodel=main_thread_only").await?;
+/// let status: execnet::RemoteStatus = gw.remote_status().await?;
+/// assert_eq!(status.execmodel, "main_thread_only");
+/// assert_eq!(status.numexecuting, 0);
+/// # gw.exit().await?;
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct RemoteStatus {
@@ -156,12 +182,13 @@ channel.send({
 /// # Examples
 ///
 /// ```
+/// # use execnet_gateway as execnet;
 /// # futures_lite::future::block_on(async {
-/// let gw = execnet_gateway::Gateway::open("popen").await?;
+/// let gw = execnet::Gateway::open("popen").await?;
 /// let ch = gw.remote_exec("channel.send(6 * 7)").await?;
 /// assert_eq!(ch.receive::<i64>().await?, 42);
 /// gw.exit().await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 #[derive(Clone)]
 pub struct Gateway {
@@ -314,6 +341,23 @@ impl Gateway {
     /// Run [`RemoteCode`] in the worker: source compiled under a file name,
     /// and optionally a function it defines called as
     /// `function(channel, **kwargs)` (see [`RemoteCode`] for an example).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{to_value, RemoteCode};
+    ///
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let code = RemoteCode::new("def greet(channel, name):\n    channel.send('hi ' + name)\n")
+    ///     .filename("greet.py")
+    ///     .call("greet", [("name", to_value("ada").unwrap())]);
+    /// let ch = gw.remote_exec_code(code).await?;
+    /// assert_eq!(ch.receive::<String>().await?, "hi ada");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<Channel> {
         let RemoteCode {
             source,

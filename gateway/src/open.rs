@@ -145,6 +145,19 @@ impl Gateway {
     }
 
     /// Open a gateway with the given id (the Group layer chooses ids).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Gateway, Options, XSpec};
+    ///
+    /// let gw = Gateway::open_with_id(XSpec::parse("popen")?, "builder-1".into(), Options::default()).await?;
+    /// assert_eq!(gw.id(), "builder-1");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn open_with_id(spec: XSpec, id: String, options: Options) -> Result<Gateway> {
         // A typo ("popn", "chdri=") must not open a gateway it did not mean.
         spec.check_keys()?;
@@ -194,6 +207,23 @@ impl Gateway {
     }
 
     /// [`Gateway::from_transport`] with options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use std::time::Duration;
+    /// use execnet::{transport::CommandTransport, Gateway, Options, XSpec, LOADER};
+    ///
+    /// let mut cmd = async_process::Command::new("python3");
+    /// cmd.args(["-c", LOADER]);
+    /// let transport = Box::new(CommandTransport::new(cmd, "python3"));
+    /// let options = Options::default().bootstrap_timeout(Duration::from_secs(10));
+    /// let gw = Gateway::from_transport_with(transport, XSpec::parse("popen")?, "gw-t".into(), options).await?;
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn from_transport_with(
         transport: Box<dyn Transport>,
         spec: XSpec,
@@ -219,6 +249,24 @@ impl Gateway {
     }
 
     /// Run the bootstrap over an open [`Connection`] and wait for the hello.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{transport::CommandTransport, Gateway, Options, XSpec, LOADER};
+    ///
+    /// // A stream opened by other means (here a plain child process).
+    /// let mut cmd = async_process::Command::new("python3");
+    /// cmd.args(["-c", LOADER]);
+    /// let conn = CommandTransport::new(cmd, "python3").spawn()?;
+    /// let gw = Gateway::from_connection(conn, XSpec::parse("popen")?, "gw-c".into(), Options::default()).await?;
+    /// let ch = gw.remote_exec("channel.send(__name__)").await?;
+    /// assert_eq!(ch.receive::<String>().await?, "__channelexec__");
+    /// # gw.exit().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub async fn from_connection(
         conn: Connection,
         spec: XSpec,

@@ -21,6 +21,24 @@ impl Gateway {
     ///
     /// The spec's `via=` is what a [`Group`](https://docs.rs/execnet) resolves
     /// to `via`; it is not read here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Gateway, Options, XSpec};
+    ///
+    /// let master = Gateway::open("popen").await?;
+    /// let spec = XSpec::parse("popen//via=master")?;
+    /// let sub = Gateway::open_via(spec, "sub".into(), &master, Options::default()).await?;
+    /// let ch = sub.remote_exec("import os; channel.send(os.getppid())").await?;
+    /// // The new worker is a child of the master's worker.
+    /// assert_eq!(Some(ch.receive::<u32>().await?), master.rinfo().await.map(|i| i.pid).ok());
+    /// # sub.exit().await?;
+    /// # master.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn open_via(
         spec: XSpec,
         id: String,
@@ -66,6 +84,23 @@ impl Gateway {
     /// a fresh token handed back over a channel, then connecting to it
     /// (execnet's `SocketGateway.new_remote`). The server accepts one
     /// authenticated connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Gateway, Options, XSpec};
+    ///
+    /// let master = Gateway::open("popen").await?;
+    /// let spec = XSpec::parse("socket=127.0.0.1:0//installvia=master")?;
+    /// let gw = Gateway::open_installvia(spec, "served".into(), &master, Options::default()).await?;
+    /// let ch = gw.remote_exec("channel.send('over the socket')").await?;
+    /// assert_eq!(ch.receive::<String>().await?, "over the socket");
+    /// # gw.exit().await?;
+    /// # master.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn open_installvia(
         spec: XSpec,
         id: String,

@@ -124,6 +124,20 @@ impl Token {
 
     /// The client's token: the file `token_file` if given, else
     /// `EXECNET_TOKEN`, else none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// use execnet::Token;
+    ///
+    /// let path = std::env::temp_dir().join(format!("execnet-doc-client-{}", std::process::id()));
+    /// std::fs::write(&path, "s3cret\n")?;
+    /// let token = Token::for_client(path.to_str())?.expect("from the file");
+    /// assert_eq!(token.as_str(), "s3cret");
+    /// # std::fs::remove_file(&path)?;
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
     pub fn for_client(token_file: Option<&str>) -> io::Result<Option<Token>> {
         if let Some(path) = token_file {
             let text = std::fs::read_to_string(path)
@@ -191,6 +205,23 @@ pub enum AuthError {
 }
 
 /// The server's first message: its challenge.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::handshake::{ClientAnswer, ServerHello, Token};
+///
+/// // The server's challenge, the client's answer, the server's check.
+/// let token = Token::new("s3cret").unwrap();
+/// let hello = ServerHello::parse(&ServerHello::new(true)?.to_bytes()).unwrap();
+/// assert!(hello.auth_required);
+/// let answer = ClientAnswer::new(&token, &hello.nonce)?;
+/// let received = ClientAnswer::parse(&answer.to_bytes()).unwrap();
+/// assert!(received.verify(&token, &hello.nonce).is_ok());
+/// assert!(received.verify(&Token::new("guess").unwrap(), &hello.nonce).is_err());
+/// # Ok::<_, std::io::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerHello {
     /// The server's nonce.

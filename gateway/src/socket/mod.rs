@@ -42,6 +42,27 @@ impl SocketTransport {
     }
 
     /// Connect and pass the handshake (bounded by [`HANDSHAKE_TIMEOUT`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{SocketTransport, Token};
+    /// use execnet::handshake::ServerHello;
+    ///
+    /// // A stand-in server that requires no token and sends only its hello.
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?.to_string();
+    /// std::thread::spawn(move || {
+    ///     let (mut peer, _) = listener.accept().unwrap();
+    ///     std::io::Write::write_all(&mut peer, &ServerHello::new(false).unwrap().to_bytes()).unwrap();
+    ///     std::thread::sleep(std::time::Duration::from_millis(100));
+    /// });
+    /// let conn = SocketTransport::new(addr.clone(), None).open().await?;
+    /// assert_eq!(conn.description, format!("socket {addr}"));
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub async fn open(&self) -> Result<Connection, TransportError> {
         let addr = &self.addr;
         let fail = |step, message: String| TransportError::Failed { step, message };
