@@ -4,6 +4,16 @@ use std::io;
 use thiserror::Error;
 
 /// The step of opening a gateway that failed.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::Step;
+///
+/// assert_eq!(Step::Auth.to_string(), "authentication");
+/// assert_eq!(Step::Interpreter.to_string(), "interpreter");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Step {
@@ -68,6 +78,20 @@ impl Diagnosis {
 }
 
 /// Why a transport could not be opened.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{TcpTransport, TransportError};
+///
+/// // Nobody listens on port 1.
+/// let err = TcpTransport::new("127.0.0.1:1").open().await.unwrap_err();
+/// assert!(matches!(err, TransportError::Connect { .. }));
+/// assert!(err.to_string().starts_with("cannot connect to 127.0.0.1:1"), "{err}");
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Debug, Error)]
 #[non_exhaustive]
 pub enum TransportError {

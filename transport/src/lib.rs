@@ -72,6 +72,27 @@ pub type BoxedWriter = Pin<Box<dyn futures_io::AsyncWrite + Send>>;
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// An open byte stream to a worker, and what is known about the far end.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{Connection, StderrTail};
+///
+/// // Any byte stream pair can be a connection; no process behind this one.
+/// let (reader, writer) = (futures_lite::io::empty(), futures_lite::io::sink());
+/// let conn = Connection {
+///     reader: Box::pin(reader),
+///     writer: Box::pin(writer),
+///     stderr: None,
+///     stderr_tail: StderrTail::new(),
+///     process: None,
+///     description: "an empty stream".into(),
+/// };
+/// assert!(conn.process.is_none());
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 pub struct Connection {
     /// Bytes from the worker.
     pub reader: BoxedReader,

@@ -29,6 +29,22 @@ const MASTER_TIMEOUT: Duration = Duration::from_secs(30);
 /// removes its socket). The shared connection is set up once
 /// (`ssh -N`) while the transports to that destination wait, so that they
 /// join it instead of racing it.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::SshTransport;
+///
+/// let ssh = SshTransport::new("-p 2222 build@ci-host", vec!["python3".into(), "-c".into(), "print(1)".into()])
+///     .config(Some("/etc/execnet/ssh_config"))
+///     .multiplex(false);
+/// assert_eq!(ssh.description(), "ssh -p 2222 build@ci-host");
+/// assert_eq!(
+///     ssh.argv(),
+///     ["-oBatchMode=yes", "-F", "/etc/execnet/ssh_config", "-p", "2222", "build@ci-host", "--", "python3 -c 'print(1)'"]
+/// );
+/// ```
 #[derive(Debug)]
 pub struct SshTransport {
     args: Vec<String>,
@@ -112,6 +128,22 @@ impl SshTransport {
     /// returns once it listens) while other transports to the same
     /// destination wait; if that fails, this transport connects on its own so
     /// that its error says why.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::transport::{SshTransport, Step};
+    ///
+    /// // Nothing listens on port 1: ssh exits with 255 and says why.
+    /// let ssh = SshTransport::new("-p 1 -oConnectTimeout=5 127.0.0.1", vec!["true".into()]).multiplex(false);
+    /// let conn = ssh.open().await?; // ssh itself started
+    /// let process = conn.process.expect("the ssh client");
+    /// let status = process.wait().await?;
+    /// assert_eq!(status.code(), Some(255));
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub async fn open(&self) -> Result<Connection, TransportError> {
         let mut control = self.control_path();
         if let Some(path) = control.clone() {
@@ -176,6 +208,16 @@ impl Transport for SshTransport {
 
 /// `word` quoted for a POSIX shell: as is when it is plain, else in single
 /// quotes (with `'` written as `'\''`).
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::shell_quote;
+///
+/// assert_eq!(shell_quote("python3"), "python3");
+/// assert_eq!(shell_quote("print('hi')"), r"'print('\''hi'\'')'");
+/// ```
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
@@ -189,6 +231,20 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 /// What went wrong, read from ssh's exit status and stderr.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::{SshFailure, Step};
+///
+/// let stderr = "build@ci-host: Permission denied (publickey).";
+/// let failure = SshFailure::classify(Some(255), stderr).expect("a known failure");
+/// assert!(matches!(failure, SshFailure::Auth(_)));
+/// let diagnosis = failure.explain("ssh build@ci-host");
+/// assert_eq!(diagnosis.step, Step::Auth);
+/// assert!(diagnosis.message.contains("BatchMode"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SshFailure {

@@ -13,6 +13,27 @@ use crate::{BoxFuture, Connection, StderrTail, Transport, TransportError};
 ///
 /// The stream carries whatever the server expects first (the socket
 /// gateway's authentication), then the worker bootstrap and frames.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{TcpTransport, Transport};
+/// use futures_lite::AsyncReadExt;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// std::thread::spawn(move || {
+///     let (mut peer, _) = listener.accept().unwrap();
+///     std::io::Write::write_all(&mut peer, b"hello").unwrap();
+/// });
+/// let mut conn = TcpTransport::new(addr.to_string()).connect().await?;
+/// let mut got = String::new();
+/// conn.reader.read_to_string(&mut got).await?;
+/// assert_eq!(got, "hello");
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct TcpTransport {
     addr: String,
