@@ -11,6 +11,18 @@ use thiserror::Error;
 /// Deliberately exhaustive, like [`Loss`]: the IO layer converts each
 /// variant into its own error type, and a new one must not slip through a
 /// catch-all arm.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, SessionError};
+/// use execnet_wire::Value;
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.exec("").unwrap();
+/// pair.opener.close(ch, None).unwrap();
+/// assert_eq!(pair.opener.send(ch, Value::None), Err(SessionError::SendClosed(ch)));
+/// ```
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum SessionError {
     /// Sending on (or closing with data for) a channel that is closed.
@@ -28,6 +40,19 @@ pub enum SessionError {
 /// How a peer broke the protocol (`WIRE.md`: the session rules). Each variant
 /// names one rule, so that a caller can tell a wrong version from garbage
 /// without reading the message.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::PeerMisbehaved;
+/// use execnet_wire::{Decoder, DecodeError};
+///
+/// // A decoder's error is one way a peer misbehaves.
+/// let mut decoder = Decoder::new(1024);
+/// decoder.feed(&u32::MAX.to_le_bytes());
+/// let err: PeerMisbehaved = decoder.next_frame().unwrap_err().into();
+/// assert!(matches!(err, PeerMisbehaved::Decode(DecodeError::FrameTooLarge { .. })));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum PeerMisbehaved {
@@ -75,6 +100,16 @@ pub enum PeerMisbehaved {
 }
 
 /// Why a connection ended; every channel of the session reports it.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Loss, PeerMisbehaved};
+///
+/// let loss = Loss::misbehaved("python3", PeerMisbehaved::SecondHello);
+/// assert_eq!(loss.to_string(), "python3 broke the protocol: a second Hello");
+/// assert_eq!(Loss::ended("the gateway was exited").to_string(), "the gateway was exited");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum Loss {
     /// The byte stream ended or failed, or this end closed it: the IO

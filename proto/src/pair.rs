@@ -54,6 +54,18 @@ pub struct Pair {
 }
 
 /// Why [`Pair::drive`] stopped.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{DriveError, Pair, PeerMisbehaved, Role};
+///
+/// let mut pair = Pair::default();
+/// pair.drive().unwrap();
+/// pair.worker.terminate(); // only the opener may send Terminate
+/// let err = pair.drive().unwrap_err();
+/// assert_eq!(err, DriveError::Refused { by: Role::Opener, error: PeerMisbehaved::OpenerOnly { message: "Terminate" } });
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 #[non_exhaustive]
 pub enum DriveError {
@@ -114,6 +126,16 @@ impl Pair {
     /// On an error the pair stops where it was; the refusing (or decoding)
     /// side has not been told. A test that expects it may call
     /// [`Session::connection_lost`] on both sides, as an IO layer would.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::Pair;
+    ///
+    /// let mut pair = Pair::default();
+    /// assert!(pair.drive().unwrap() > 0); // the two Hellos
+    /// assert_eq!(pair.drive().unwrap(), 0); // quiet
+    /// ```
     pub fn drive(&mut self) -> Result<usize, DriveError> {
         let mut moved = 0;
         loop {
@@ -168,6 +190,18 @@ impl Pair {
 
     /// End the connection for both sides with `loss` (what an IO layer does
     /// when the stream breaks); each side gets an event per channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Loss, Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.disconnect(Loss::ended("the network broke"));
+    /// assert_eq!(pair.worker.recv(ch), Recv::Lost(Loss::ended("the network broke")));
+    /// ```
     pub fn disconnect(&mut self, loss: Loss) {
         self.opener.connection_lost(loss.clone());
         self.worker.connection_lost(loss);

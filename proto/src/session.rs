@@ -19,6 +19,17 @@ use execnet_wire::{
 use crate::error::{Loss, PeerMisbehaved, SessionError};
 
 /// Which end of the connection a session is.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Role, Session, SessionConfig};
+///
+/// let mut opener = Session::new(Role::Opener, SessionConfig::default());
+/// let mut worker = Session::new(Role::Worker, SessionConfig::default());
+/// assert_eq!(opener.open_channel() % 2, 1);
+/// assert_eq!(worker.open_channel() % 2, 0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// The side that opened the gateway: allocates odd channel ids.
@@ -89,6 +100,17 @@ impl Default for SessionConfig {
 }
 
 /// What the peer said in its `Hello`.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, SessionConfig};
+///
+/// let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default().window(1 << 20));
+/// assert!(pair.opener.peer().is_none());
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener.peer().map(|hello| hello.window), Some(1 << 20));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerHello {
     /// The peer's receive window per channel.
@@ -100,6 +122,19 @@ pub struct PeerHello {
 }
 
 /// Something that changed, for the IO layer to act on.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Event, Pair};
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.status_request().unwrap();
+/// pair.opener.terminate();
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener_events, [Event::Hello]);
+/// assert_eq!(pair.worker_events, [Event::Hello, Event::StatusRequest { channel: ch }, Event::Terminate]);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The peer's `Hello` arrived.
@@ -127,6 +162,24 @@ pub enum Event {
 }
 
 /// The result of a receive attempt.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, Recv};
+/// use execnet_wire::Value;
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.exec("").unwrap();
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener.recv(ch), Recv::Empty); // nothing yet
+/// pair.worker.send(ch, Value::None).unwrap();
+/// pair.worker.close(ch, Some("Traceback ...")).unwrap();
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener.recv(ch), Recv::Item(Value::None));
+/// assert_eq!(pair.opener.recv(ch), Recv::Error("Traceback ...".into())); // once
+/// assert_eq!(pair.opener.recv(ch), Recv::Eof);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recv {
     /// The next item.
@@ -142,6 +195,22 @@ pub enum Recv {
 }
 
 /// What became of an item given to [`Session::send`].
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, SendOutcome, SessionConfig};
+/// use execnet_wire::Value;
+///
+/// // The worker grants 1000 bytes of credit per channel.
+/// let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default().window(1000));
+/// pair.drive().unwrap();
+/// let ch = pair.opener.exec("").unwrap();
+/// let item = Value::Bytes(vec![0; 600]);
+/// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Sent);
+/// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Sent); // overdraws once
+/// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Blocked(item));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum SendOutcome {
     /// Queued for transmission.
@@ -250,6 +319,17 @@ pub struct Session {
 
 impl Session {
     /// A new session; its `Hello` is queued for transmission.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Role, Session, SessionConfig};
+    ///
+    /// let mut session = Session::new(Role::Opener, SessionConfig::default());
+    /// let mut hello = Vec::new();
+    /// assert!(session.poll_transmit(&mut hello) > 0); // the Hello, queued at once
+    /// assert_eq!(&hello[4..9], b"\x00EXNT"); // its tag, then the magic
+    /// ```
     pub fn new(role: Role, config: SessionConfig) -> Self {
         let mut session = Self {
             role,
@@ -317,6 +397,25 @@ impl Session {
     /// An error means the peer broke the protocol; the caller should stop
     /// reading and end the connection ([`Session::connection_lost`] with
     /// [`Loss::Misbehaved`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{PeerMisbehaved, Role, Session, SessionConfig};
+    /// use execnet_wire::{Decoder, Message};
+    ///
+    /// let mut session = Session::new(Role::Opener, SessionConfig::default());
+    /// // A peer that starts with anything but its Hello breaks the protocol.
+    /// let mut bytes = Vec::new();
+    /// execnet_wire::encode_frame(&Message::ChannelClose { channel: 1 }, &mut bytes).unwrap();
+    /// let mut decoder = Decoder::new(session.config().max_frame);
+    /// decoder.feed(&bytes);
+    /// let frame = decoder.next_frame().unwrap().unwrap();
+    /// assert_eq!(
+    ///     session.handle_input(frame),
+    ///     Err(PeerMisbehaved::FirstNotHello { got: "ChannelClose" })
+    /// );
+    /// ```
     pub fn handle_input(&mut self, frame: Frame) -> Result<(), PeerMisbehaved> {
         let Frame { message, len } = frame;
         if self.peer.is_none() {
@@ -464,6 +563,17 @@ impl Session {
     }
 
     /// Allocate a new channel id (odd for the opener, even for the worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::Pair;
+    ///
+    /// let mut pair = Pair::default();
+    /// let sub = pair.opener.open_channel(); // to hand to the worker inside an item
+    /// assert!(pair.opener.has_channel(sub));
+    /// assert_ne!(sub, pair.opener.open_channel());
+    /// ```
     pub fn open_channel(&mut self) -> u32 {
         loop {
             let id = self.next_id;
@@ -487,6 +597,17 @@ impl Session {
     }
 
     /// Open a channel and ask the worker to run `source` on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Event, Pair};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("channel.send(1)").unwrap();
+    /// pair.drive().unwrap();
+    /// assert!(pair.worker_events.iter().any(|e| matches!(e, Event::Exec { channel, .. } if *channel == ch)));
+    /// ```
     pub fn exec(&mut self, source: &str) -> Result<u32, SessionError> {
         self.exec_with(source.to_string(), None, None)
     }
@@ -494,6 +615,21 @@ impl Session {
     /// Open a channel and ask the worker to run `source`, compiled under
     /// `filename`, then to call `call`'s function with the channel and its
     /// keyword arguments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Event, Pair};
+    /// use execnet_wire::{Call, Value};
+    ///
+    /// let mut pair = Pair::default();
+    /// let call = Call { function: "main".into(), kwargs: vec![("n".into(), Value::Int(3.into()))] };
+    /// let ch = pair.opener.exec_with("def main(channel, n): pass".into(), Some("job.py".into()), Some(call)).unwrap();
+    /// pair.drive().unwrap();
+    /// let Some(Event::Exec { channel, filename, call, .. }) = pair.worker_events.last() else { panic!() };
+    /// assert_eq!((*channel, filename.as_deref()), (ch, Some("job.py")));
+    /// assert_eq!(call.as_ref().map(|c| c.function.as_str()), Some("main"));
+    /// ```
     pub fn exec_with(
         &mut self,
         source: String,
@@ -543,6 +679,22 @@ impl Session {
     }
 
     /// Send one item on `channel`, if its credit allows.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv, SendOutcome};
+    /// use execnet_wire::Value;
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// assert_eq!(pair.opener.send(ch, Value::Str("job".into())).unwrap(), SendOutcome::Sent);
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.worker.recv(ch), Recv::Item(Value::Str("job".into())));
+    /// // A closed channel refuses.
+    /// pair.opener.close(ch, None).unwrap();
+    /// assert!(pair.opener.send(ch, Value::None).is_err());
+    /// ```
     pub fn send(&mut self, channel: u32, data: Value) -> Result<SendOutcome, SessionError> {
         self.check_alive()?;
         let chan = match self.channels.get(&channel) {
@@ -568,6 +720,22 @@ impl Session {
     }
 
     /// Take the next item of `channel`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    /// use execnet_wire::Value;
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.worker.send(ch, Value::Bool(true)).unwrap();
+    /// pair.worker.close(ch, None).unwrap();
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.opener.recv(ch), Recv::Item(Value::Bool(true))); // items first
+    /// assert_eq!(pair.opener.recv(ch), Recv::Eof);
+    /// ```
     pub fn recv(&mut self, channel: u32) -> Recv {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return match &self.lost {
@@ -633,6 +801,20 @@ impl Session {
 
     /// Take the remote error of `channel` if it has not been reported yet
     /// (by [`Session::recv`] or an earlier call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.worker.close(ch, Some("ValueError: 42")).unwrap();
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.opener.take_remote_error(ch).as_deref(), Some("ValueError: 42"));
+    /// assert_eq!(pair.opener.recv(ch), Recv::Eof); // reported once
+    /// ```
     pub fn take_remote_error(&mut self, channel: u32) -> Option<String> {
         let chan = self.channels.get_mut(&channel)?;
         match &chan.remote {
@@ -663,6 +845,19 @@ impl Session {
 
     /// Close this end of `channel`, with an error text for the peer if given.
     /// Pending items stay receivable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.opener.close(ch, Some("cancelled")).unwrap();
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.worker.recv(ch), Recv::Error("cancelled".into()));
+    /// assert!(pair.worker.is_closed(ch));
+    /// ```
     pub fn close(&mut self, channel: u32, error: Option<&str>) -> Result<(), SessionError> {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return Ok(());
@@ -689,6 +884,18 @@ impl Session {
     /// `keep_receiving` (a callback still consumes items) the peer is told
     /// that no more items come from here (`ChannelLastMessage`); otherwise
     /// the channel is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.opener.release(ch, false); // the application dropped its last handle
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.worker.recv(ch), Recv::Eof);
+    /// ```
     pub fn release(&mut self, channel: u32, keep_receiving: bool) {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return;
@@ -718,6 +925,19 @@ impl Session {
     /// The byte stream ended or failed, or the peer broke the protocol:
     /// every channel ends with `loss` (the first loss reported counts).
     /// Nothing queued is sent any more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Loss, Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.opener.connection_lost(Loss::ended("python3: the worker's stream ended"));
+    /// assert!(matches!(pair.opener.recv(ch), Recv::Lost(Loss::Ended(_))));
+    /// assert!(pair.opener.exec("").is_err());
+    /// assert!(!pair.opener.has_transmit()); // nothing more goes out
+    /// ```
     pub fn connection_lost(&mut self, loss: Loss) {
         if self.lost.is_none() {
             self.lost = Some(loss);
@@ -734,6 +954,25 @@ impl Session {
 
     /// Append the bytes to send to `out`; returns how many were added (0:
     /// nothing to send now). Write them before bytes taken by a later call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Role, Session, SessionConfig};
+    /// use execnet_wire::Decoder;
+    ///
+    /// let mut session = Session::new(Role::Opener, SessionConfig::default());
+    /// session.exec("pass").unwrap();
+    /// let mut out = Vec::new();
+    /// let n = session.poll_transmit(&mut out);
+    /// assert_eq!(n, out.len());
+    /// // Two frames: the Hello, then the exec.
+    /// let mut decoder = Decoder::default();
+    /// decoder.feed(&out);
+    /// let names: Vec<_> = std::iter::from_fn(|| decoder.next_frame().unwrap()).map(|f| f.message.name()).collect();
+    /// assert_eq!(names, ["Hello", "ChannelExec"]);
+    /// assert_eq!(session.poll_transmit(&mut out), 0);
+    /// ```
     #[must_use = "the bytes appended to `out` must be written to the peer"]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.outbox.len();
@@ -752,6 +991,21 @@ impl Session {
 
     /// The next event, if any. Call until `None` after every change (see
     /// [Driving a session](Session#driving-a-session)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Event, Pair};
+    /// use execnet_wire::Value;
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.worker.send(ch, Value::None).unwrap();
+    /// pair.drive().unwrap(); // Pair calls poll_event and collects what it returns
+    /// assert_eq!(pair.opener_events.last(), Some(&Event::Channel(ch)));
+    /// assert_eq!(pair.opener.poll_event(), None); // drained
+    /// ```
     #[must_use = "events say which waiters to wake"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
