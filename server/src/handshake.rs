@@ -17,9 +17,10 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 /// Both halves over a socket pair:
 ///
 /// ```
-/// use execnet_gateway::handshake::client_handshake;
-/// use execnet_server::server_handshake;
-/// use execnet_gateway::Token;
+/// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{handshake, Gateway, SocketTransport, Token, XSpec}; }
+/// use execnet::handshake::client_handshake;
+/// use execnet::server::server_handshake;
+/// use execnet::Token;
 ///
 /// let token = Token::generate()?;
 /// let (a, b) = std::os::unix::net::UnixStream::pair()?;

@@ -10,15 +10,16 @@
 //!   starts a worker (`python3 -c LOADER`) whose stdin/stdout it relays.
 //!   A connection that fails the handshake is closed with nothing run.
 //! - The handshake's messages and the client's half live in
-//!   `execnet_gateway::handshake` (a `socket=` gateway needs them); this
+//!   `execnet::handshake` (a `socket=` gateway needs them); this
 //!   crate adds the server's half. A program that only opens popen or ssh
 //!   gateways compiles neither (`execnet` without its `socket` feature).
 //!
 //! # Example
 //!
 //! ```
-//! use execnet_gateway::{Gateway, SocketTransport, Token, XSpec};
-//! use execnet_server::Server;
+//! # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{handshake, Gateway, SocketTransport, Token, XSpec}; }
+//! use execnet::{Gateway, SocketTransport, Token, XSpec};
+//! use execnet::server::Server;
 //!
 //! # futures_lite::future::block_on(async {
 //! let token = Token::generate()?;

@@ -18,6 +18,13 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 /// At most this many connections may be in the handshake at once; a new one
 /// beyond that evicts the oldest (a flood of silent clients cannot exhaust
 /// the server, nor keep good clients out).
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+/// assert!(execnet::server::MAX_PENDING >= 16);
+/// ```
 pub const MAX_PENDING: usize = 32;
 
 /// Handshake tasks in progress, by connection number, oldest first.
@@ -28,8 +35,9 @@ type Pending = VecDeque<(u64, Task<()>)>;
 /// # Examples
 ///
 /// ```no_run
-/// use execnet_server::Server;
-/// use execnet_gateway::Token;
+/// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{handshake, Gateway, SocketTransport, Token, XSpec}; }
+/// use execnet::server::Server;
+/// use execnet::Token;
 ///
 /// # futures_lite::future::block_on(async {
 /// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?;
@@ -47,6 +55,17 @@ pub struct Server {
 impl Server {
     /// Listen on `addr` (`host:port`; port 0 picks a free one). `token: None`
     /// accepts unauthenticated clients (`--insecure-no-auth`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+    /// use execnet::{server::Server, Token};
+    ///
+    /// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?;
+    /// assert_ne!(server.local_addr()?.port(), 0); // the port the system picked
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
     pub fn bind(addr: &str, token: Option<Token>) -> io::Result<Server> {
         let listener = Async::<TcpListener>::bind(
             std::net::ToSocketAddrs::to_socket_addrs(addr)?
@@ -61,6 +80,17 @@ impl Server {
     }
 
     /// The interpreter command started for each connection (default `python3`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+    /// use execnet::{server::Server, Token};
+    ///
+    /// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?
+    ///     .python(vec!["python3.11".into(), "-X".into(), "utf8".into()]);
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
     pub fn python(mut self, command: Vec<String>) -> Self {
         if !command.is_empty() {
             self.python = command;
@@ -76,6 +106,29 @@ impl Server {
     /// Accept connections forever. Each is served by a task of this future
     /// (so it runs on whatever executor polls it); a failing client is
     /// logged (one line on stderr) and dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+    /// use execnet::{server::Server, Gateway, SocketTransport, Token, XSpec};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = Token::generate()?;
+    /// let server = Server::bind("127.0.0.1:0", Some(token.clone()))?;
+    /// let addr = server.local_addr()?.to_string();
+    /// std::thread::spawn(move || futures_lite::future::block_on(server.run()));
+    ///
+    /// // A client with the wrong token is refused before anything runs.
+    /// let wrong = SocketTransport::new(addr.clone(), Token::new("guess"));
+    /// let spec = XSpec::parse(&format!("socket={addr}"))?;
+    /// let err = Gateway::from_transport(wrong, spec.clone(), "gw0").await.unwrap_err();
+    /// assert!(err.to_string().contains("authentication failed"), "{err}");
+    ///
+    /// let gw = Gateway::from_transport(SocketTransport::new(addr, Some(token)), spec, "gw1").await?;
+    /// gw.exit().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub async fn run(self) -> io::Result<()> {
         let executor = Arc::new(Executor::new());
         executor.run(self.accept_loop(executor.clone())).await
