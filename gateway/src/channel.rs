@@ -24,7 +24,7 @@ use crate::runtime::wait_until;
 ///
 /// Cheap to clone (clones are the same end). When the last handle is
 /// dropped while the channel is open, the other end is told (its receives
-/// end), as in execnet. A `Channel` is a [`Stream`] of items that ends at
+/// end), as in execnet. A `Channel` is a [`Stream`](futures_core::Stream) of items that ends at
 /// end-of-channel, and it can itself be sent inside an item.
 ///
 /// # Examples
