@@ -41,4 +41,6 @@ mod spec;
 
 pub use crate::error::ParseError;
 pub use crate::keys::{KNOWN_KEYS, USER_KEY_PREFIX};
-pub use crate::spec::{fuzz_parse, Kind, XSpec};
+#[doc(hidden)]
+pub use crate::spec::fuzz_parse;
+pub use crate::spec::{Kind, XSpec};
