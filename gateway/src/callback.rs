@@ -1,6 +1,7 @@
 //! [`Channel::set_callback`]: a channel's items delivered to a function on a
 //! thread of its own, as execnet's `setcallback` does.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use event_listener::Event;
@@ -52,6 +53,8 @@ impl Channel {
                 return Err(Error::CallbackSet(id));
             }
             reg.set_callback(id, Callback::Running);
+            // Receives of every handle of this channel are refused from now.
+            self.inner.has_callback.store(true, Ordering::Release);
         }
         let event = self.inner.event.clone();
         let thread_gateway = gateway.clone();
@@ -60,6 +63,7 @@ impl Channel {
             .spawn(move || run_callback(thread_gateway, id, event, callback, endmarker));
         if let Err(e) = spawned {
             gateway.registry().lock().forget_callback(id);
+            self.inner.has_callback.store(false, Ordering::Release);
             return Err(Error::Io(e));
         }
         Ok(())
@@ -105,7 +109,7 @@ fn run_callback<F>(
             let mut st = driver.lock();
             match st.session.recv(id) {
                 Recv::Item(mut value) => {
-                    let mut reg = gateway.registry().lock();
+                    let mut reg = None;
                     attach_channels(&gateway, &mut st, &mut reg, &mut value);
                     drop(reg);
                     (Some(value), st.take_wakeups())

@@ -4,7 +4,8 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -52,6 +53,9 @@ pub(crate) struct ChannelInner {
     pub(crate) gateway: Gateway,
     pub(crate) id: u32,
     pub(crate) event: Arc<Event>,
+    /// A callback owns the items (mirrors the registry, so that a receive
+    /// need not lock it: set once, never cleared).
+    pub(crate) has_callback: AtomicBool,
 }
 
 impl Drop for ChannelInner {
@@ -129,6 +133,7 @@ impl Channel {
             gateway: gateway.clone(),
             id,
             event: st.chan_event(id),
+            has_callback: AtomicBool::new(reg.callback(id).is_some()),
         });
         reg.insert(id, &inner);
         Self::from_inner(inner)
@@ -332,13 +337,13 @@ impl Channel {
     /// Take an item if one is there; refused while a callback owns the
     /// items.
     pub(crate) fn try_receive(&self) -> Result<Option<Value>> {
+        if self.inner.has_callback.load(Ordering::Acquire) {
+            return Err(Error::CallbackSet(self.inner.id));
+        }
         let gateway = &self.inner.gateway;
         let driver = gateway.driver();
         let mut st = driver.lock();
-        let mut reg = gateway.registry().lock();
-        if reg.callback(self.inner.id).is_some() {
-            return Err(Error::CallbackSet(self.inner.id));
-        }
+        let mut reg = None;
         let result = match st.session.recv(self.inner.id) {
             Recv::Item(mut value) => {
                 attach_channels(gateway, &mut st, &mut reg, &mut value);
@@ -537,14 +542,17 @@ impl Channel {
     }
 }
 
-/// Give every channel value inside a received item a live handle.
-pub(crate) fn attach_channels(
-    gateway: &Gateway,
+/// Give every channel value inside a received item a live handle. The
+/// registry is locked (after the driver state, held by the caller) at the
+/// first channel found, if any: most items carry none.
+pub(crate) fn attach_channels<'g>(
+    gateway: &'g Gateway,
     st: &mut State,
-    reg: &mut Entries,
+    reg: &mut Option<MutexGuard<'g, Entries>>,
     value: &mut Value,
 ) {
     value.visit_channels_mut(&mut |c| {
+        let reg = reg.get_or_insert_with(|| gateway.registry().lock());
         let handle = Channel::attach_registered(gateway, st, reg, c.id());
         let attachment: Arc<dyn Any + Send + Sync> = handle.inner.clone();
         *c = execnet_wire::ChannelRef::new(c.id()).with_attachment(attachment);
