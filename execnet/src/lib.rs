@@ -45,6 +45,26 @@
 //! gw.exit()?;
 //! # Ok::<_, execnet::Error>(())
 //! ```
+//!
+//! # Features
+//!
+//! - `socket`: `socket=HOST:PORT` gateways (`SocketTransport`, `Token`, the
+//!   `handshake` module), with their HMAC-SHA256 (hmac, sha2, getrandom).
+//! - `server`: the socket server, as `execnet::server` (implies `socket`).
+//! - `cli` (default): the `execnet` command line (implies `server`; brings
+//!   clap and serde_json).
+//!
+//! With `default-features = false`, popen and ssh gateways work and none of
+//! the crates above is compiled; a `socket=` spec is then an error that
+//! names the feature.
+//!
+//! # Layers
+//!
+//! The facade re-exports the layer crates: [`xspec`] (the spec string),
+//! [`proto`] (the sans-IO session), [`transport`] (byte streams and the
+//! [`Transport`] trait), and the types of `execnet-gateway` and
+//! `execnet-multichannel` at its root.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
