@@ -225,7 +225,7 @@ async fn failure(reader: &mut BoxedReader, mut first: Vec<u8>, reason: &str) -> 
 
 /// The `info` of the opener's Hello: the gateway id and the settings the
 /// worker applies before running anything.
-pub fn hello_info(spec: &XSpec, id: &str) -> Value {
+pub(crate) fn hello_info(spec: &XSpec, id: &str) -> Value {
     let s = |x: &str| Value::Str(x.to_string());
     let mut info = vec![
         (s("id"), s(id)),

@@ -14,8 +14,8 @@
 //!   async API works on any executor.
 //! - A spec's kind picks the [`Transport`]: a local command (`popen`), the
 //!   system ssh client (`ssh=`), or, with the `socket` feature (on by
-//!   default), a [`SocketTransport`] to an `execnet serve` server that first
-//!   passes its HMAC [`handshake`]. [`Gateway::from_transport`] takes any
+//!   default), a `SocketTransport` to an `execnet serve` server that first
+//!   passes its HMAC `handshake`. [`Gateway::from_transport`] takes any
 //!   other.
 //!
 //! # Example
