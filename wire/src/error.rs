@@ -25,6 +25,21 @@ pub enum ValueError {
         /// The Rust type, e.g. `u8`.
         target: &'static str,
     },
+    /// Containers nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH): such a
+    /// value could not travel, and converting it would need unbounded stack.
+    #[error("value nests deeper than {} containers", crate::MAX_DEPTH)]
+    TooDeep,
+    /// Decoding an item into a [`Value`](crate::Value) would take more memory
+    /// than its budget (see [`Item::value_budget`](crate::Item::value_budget)).
+    #[error(
+        "the item would take more than its budget of {budget} bytes as a Value; \
+         receive it as a typed Rust value instead (its cost is that type's), \
+         or allow a larger budget"
+    )]
+    OverBudget {
+        /// The budget, in bytes.
+        budget: usize,
+    },
     /// Any other error, from serde or a `Serialize`/`Deserialize` impl.
     #[error("{0}")]
     Custom(String),
@@ -79,6 +94,10 @@ pub enum EncodeError {
     /// Containers nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH).
     #[error("value nests deeper than {} containers", crate::MAX_DEPTH)]
     TooDeep,
+    /// The Rust value could not be converted (its `Serialize` impl failed,
+    /// or a channel id is out of range).
+    #[error(transparent)]
+    Value(#[from] ValueError),
 }
 
 /// A byte stream that is not valid execnet wire format (see `WIRE.md`,
@@ -184,6 +203,13 @@ pub enum DecodeError {
         offset: usize,
         /// How many bytes are left.
         extra: usize,
+    },
+    /// A `Value` in a control message (`Hello` info, `Reconfigure`
+    /// settings) would take more memory than the budget to decode.
+    #[error("a value in the message would take more than {budget} bytes to decode")]
+    ValueOverBudget {
+        /// The budget, in bytes.
+        budget: usize,
     },
     /// A count or length larger than the bytes left in the frame could hold.
     #[error("count {count} at byte {offset} is more than the {remaining} bytes left can hold")]
