@@ -12,6 +12,21 @@ const MIN_READ: usize = 16 * 1024;
 const SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 
 /// One decoded frame: the message and its body length (the flow-control cost).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{encode_frame, Decoder, Item, Message};
+///
+/// let mut stream = Vec::new();
+/// let msg = Message::ChannelData { channel: 1, data: Item::encode("hi").unwrap() };
+/// encode_frame(&msg, &mut stream).unwrap();
+/// let mut decoder = Decoder::default();
+/// decoder.feed(&stream);
+/// let frame = decoder.next_frame().unwrap().unwrap();
+/// assert_eq!(frame.len, 6); // the body: 05 01 07 02 'h' 'i'
+/// assert_eq!(frame.message, msg);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     /// The message.
@@ -85,7 +100,24 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    /// A decoder accepting frame bodies of at most `max_frame` bytes.
+    /// A decoder accepting frame bodies of at most `max_frame` bytes; a frame
+    /// announcing more is refused ([`DecodeError::FrameTooLarge`]) before
+    /// any room is made for it. The protocol's default is
+    /// [`DEFAULT_MAX_FRAME`] (256 MiB); announce the limit you choose in
+    /// your [`Hello`](crate::Hello), so the peer never sends more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{DecodeError, Decoder};
+    ///
+    /// let mut decoder = Decoder::new(1024);
+    /// decoder.feed(&[0x00, 0x10, 0x00, 0x00]); // a frame of 4096 bytes
+    /// assert_eq!(
+    ///     decoder.next_frame(),
+    ///     Err(DecodeError::FrameTooLarge { len: 4096, max: 1024 })
+    /// );
+    /// ```
     pub fn new(max_frame: u32) -> Decoder {
         Decoder {
             buf: Vec::new(),
@@ -265,6 +297,15 @@ impl Decoder {
 /// Bytes written as Python writes a `bytes` literal (`b'bash: python3: not
 /// found\n'`), for quoting what a peer sent in error messages; at most 256
 /// bytes are shown, then `...`.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::quote_bytes;
+///
+/// assert_eq!(quote_bytes(b"bash: python3: not found\n"), "b'bash: python3: not found\\n'");
+/// assert!(quote_bytes(&[0; 300]).ends_with("'..."));
+/// ```
 pub fn quote_bytes(bytes: &[u8]) -> String {
     let shown = &bytes[..bytes.len().min(FIRST_BYTES_KEPT)];
     let mut s = crate::Value::Bytes(shown.to_vec()).repr();

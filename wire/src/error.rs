@@ -5,7 +5,19 @@ use std::fmt;
 use thiserror::Error;
 
 /// A Rust value and a [`Value`](crate::Value) did not fit each other
-/// ([`to_value`](crate::to_value), [`from_value`](crate::from_value)).
+/// ([`to_value`](crate::to_value), [`from_value`](crate::from_value),
+/// [`Item::decode`](crate::Item::decode)).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{from_value, Item, Value, ValueError};
+///
+/// let err = from_value::<u8>(Value::from(300)).unwrap_err();
+/// assert_eq!(err, ValueError::OutOfRange { value: "300".into(), target: "u8" });
+/// let err = Item::encode("x").unwrap().decode::<i32>().unwrap_err();
+/// assert_eq!(err.to_string(), "expected i32, found str 'x'");
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ValueError {
@@ -71,7 +83,20 @@ impl serde::de::Error for ValueError {
     }
 }
 
-/// A message could not be encoded.
+/// A message or item could not be encoded.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{EncodeError, Item, Value};
+///
+/// // Python cannot hash a list: it cannot be a dict key.
+/// let dict = Value::Dict(vec![(Value::List(vec![]), Value::None)]);
+/// assert_eq!(
+///     Item::from_value(&dict),
+///     Err(EncodeError::Unhashable { found: "list", place: "dict key" })
+/// );
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EncodeError {
@@ -107,6 +132,18 @@ pub enum EncodeError {
 /// To quote what the peer sent (e.g. a shell error instead of a `Hello`),
 /// use [`Decoder::first_bytes`](crate::Decoder::first_bytes) and
 /// [`quote_bytes`](crate::quote_bytes).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{decode_message, DecodeError};
+///
+/// // ChannelData on channel 1 holding a value with tag 99.
+/// assert_eq!(
+///     decode_message(&[5, 1, 99]),
+///     Err(DecodeError::UnknownValueTag { tag: 99, offset: 2 })
+/// );
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum DecodeError {

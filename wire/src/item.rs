@@ -246,6 +246,19 @@ impl Item {
 
     /// As [`Item::decode`], with a budget of `value_budget` bytes for the
     /// `Value`s inside `T` ([`ValueError::OverBudget`] beyond it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{Item, Value, ValueError};
+    ///
+    /// let item = Item::encode(&vec![(); 1000]).unwrap(); // a thousand Nones, 1003 bytes
+    /// assert_eq!(item.decode::<Vec<()>>().unwrap().len(), 1000); // typed: free
+    /// assert_eq!(
+    ///     item.decode_with_budget::<Value>(4096),
+    ///     Err(ValueError::OverBudget { budget: 4096 }) // 32 bytes per Value
+    /// );
+    /// ```
     pub fn decode_with_budget<T: DeserializeOwned>(
         &self,
         value_budget: usize,
@@ -260,6 +273,16 @@ impl Item {
 
     /// As [`Item::decode`], consuming the item: a long `bytes` or `str` item
     /// becomes the `Vec<u8>`/`ByteBuf`/`String`/`Value` without a copy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::Item;
+    ///
+    /// let item = Item::bytes(&[7; 100_000]);
+    /// let bytes: serde_bytes::ByteBuf = item.into_decoded().unwrap();
+    /// assert_eq!(bytes.len(), 100_000);
+    /// ```
     pub fn into_decoded<T: DeserializeOwned>(self) -> Result<T, ValueError> {
         let budget = self.value_budget();
         self.into_decoded_with_budget(budget)

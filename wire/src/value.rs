@@ -69,6 +69,16 @@ pub enum Value {
 }
 
 /// A complex number (Python's `complex`).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{from_value, Complex, Value};
+///
+/// let c = Value::Complex(Complex::new(1.0, -2.0));
+/// assert_eq!(c.repr(), "(1-2j)");
+/// assert_eq!(from_value::<Complex>(c).unwrap().im, -2.0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Complex {
     /// The real part.
@@ -90,7 +100,26 @@ pub type Attachment = Arc<dyn Any + Send + Sync>;
 /// A channel inside a [`Value`]: its id, plus an optional attachment that the
 /// gateway layer sets (the live channel handle) so a value can carry it.
 ///
-/// Equality compares ids only.
+/// Equality compares ids only. A channel handle of another crate crosses
+/// serde as a `ChannelRef` carrying itself as the attachment: our
+/// serializers and deserializers keep the attachment with the id (for one
+/// call, and only for that id); other formats see the id alone.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use execnet_wire::{ChannelRef, Item};
+///
+/// let handle = ChannelRef::new(3).with_attachment(Arc::new("the live handle"));
+/// let item = Item::encode(&(1, &handle)).unwrap();
+/// assert_eq!(item.channels(), [ChannelRef::new(3)]);
+/// let (_, back): (i32, ChannelRef) = item.decode().unwrap();
+/// let attached = back.attachment().and_then(|a| a.downcast_ref::<&str>());
+/// assert_eq!(attached, Some(&"the live handle"));
+/// // Other formats see the id, and keep nothing.
+/// assert_eq!(serde_json::to_string(&handle).unwrap(), "3");
+/// ```
 #[derive(Clone)]
 pub struct ChannelRef {
     id: u32,
@@ -217,6 +246,17 @@ impl Value {
     /// Calls `f` on every channel inside this value (dict keys included),
     /// in order, e.g. for the gateway to attach or resolve its handles.
     /// Works at any depth (no recursion).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{ChannelRef, Value};
+    ///
+    /// let mut v = Value::Tuple(vec![Value::Channel(ChannelRef::new(2)), Value::from(7)]);
+    /// let mut ids = Vec::new();
+    /// v.visit_channels_mut(&mut |c| ids.push(c.id()));
+    /// assert_eq!(ids, [2]);
+    /// ```
     pub fn visit_channels_mut(&mut self, f: &mut dyn FnMut(&mut ChannelRef)) {
         let mut pending: Vec<&mut Value> = vec![self];
         while let Some(v) = pending.pop() {
@@ -247,6 +287,16 @@ impl Value {
     }
 
     /// For a `Dict`, the value of the first pair whose key is `Str(key)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{to_value, Value};
+    ///
+    /// let info = to_value(&[("pid", 42)].into_iter().collect::<std::collections::BTreeMap<_, _>>()).unwrap();
+    /// assert_eq!(info.get("pid"), Some(&Value::from(42)));
+    /// assert_eq!(info.get("cwd"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Dict(pairs) => pairs
