@@ -49,6 +49,12 @@ use execnet_wire::{
     DEFAULT_MAX_FRAME, DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
 };
 
+/// How many channels may be open at once when the peer brings them into
+/// existence by naming them inside items; naming more is a protocol error.
+/// (A channel takes about a hundred bytes here, and a peer names one in
+/// three; channels this end opens are not limited.)
+pub const MAX_CHANNELS: usize = 1 << 16;
+
 /// Which end of the connection a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -294,7 +300,7 @@ impl Session {
                 return Err(SessionError::Protocol("a second Hello".into()));
             }
             Message::ChannelData { channel, data } => {
-                self.register_channels(&data);
+                self.register_channels(&data)?;
                 match self.channels.get_mut(&channel) {
                     Some(chan) if !chan.local_closed && !chan.released => {
                         if chan.remote != Remote::Open {
@@ -405,11 +411,20 @@ impl Session {
         self.channels.entry(id).or_insert_with(|| Chan::new(credit));
     }
 
-    /// Channel values inside an arriving item make the channel exist here.
-    fn register_channels(&mut self, item: &Item) {
+    /// Channel values inside an arriving item make the channel exist here,
+    /// up to [`MAX_CHANNELS`] in the table: each costs memory that the
+    /// peer's few bytes naming it did not pay for.
+    fn register_channels(&mut self, item: &Item) -> Result<(), SessionError> {
         for c in item.channels() {
+            if !self.channels.contains_key(&c.id()) && self.channels.len() >= MAX_CHANNELS {
+                return Err(SessionError::Protocol(format!(
+                    "an item names channel {} beyond the limit of {MAX_CHANNELS} open channels",
+                    c.id()
+                )));
+            }
             self.ensure_channel(c.id());
         }
+        Ok(())
     }
 
     fn remote_closed(&mut self, channel: u32, how: Remote) {

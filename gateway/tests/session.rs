@@ -332,3 +332,34 @@ fn arbitrary_messages_never_panic() {
         let _ = pair.opener.handle_input(Frame { message: m, len: 1 });
     }
 }
+
+/// A peer names channels in a few bytes each, and each one it names costs
+/// a table entry here: past `MAX_CHANNELS` open channels that is a protocol
+/// error, not unbounded memory. Naming one channel many times costs nothing.
+#[test]
+fn a_peer_cannot_name_channels_without_limit() {
+    use execnet_gateway::session::MAX_CHANNELS;
+    let mut pair = Pair::new();
+    let ch = pair.opener.exec("").expect("exec");
+    pair.drive();
+    let refs = |ids: &mut dyn Iterator<Item = u32>| {
+        let list: Vec<ChannelRef> = ids.map(ChannelRef::new).collect();
+        Item::encode(&list).expect("encodes")
+    };
+    let data = |item: Item| Frame {
+        len: item.len() as u32 + 2,
+        message: Message::ChannelData {
+            channel: ch,
+            data: item,
+        },
+    };
+    let same = refs(&mut std::iter::repeat_n(2, 100_000));
+    assert_eq!(same.channels().len(), 1);
+    pair.opener.handle_input(data(same)).expect("one channel");
+    let before = pair.opener.channel_count();
+    let many = refs(&mut (0..MAX_CHANNELS as u32).map(|i| 2 * i + 4));
+    let err = pair.opener.handle_input(data(many)).expect_err("too many");
+    assert!(err.to_string().contains("limit of 65536"), "{err}");
+    assert_eq!(pair.opener.channel_count(), MAX_CHANNELS);
+    assert!(before < MAX_CHANNELS);
+}

@@ -205,7 +205,7 @@ fn decode_failure(body: &[u8], e: postcard::Error, end: usize) -> DecodeError {
 /// `ChannelExec` body, walked as `WIRE.md` section 4 lays them out.
 fn diagnose_values(body: &[u8]) -> Option<DecodeError> {
     let walked: Result<(), DecodeError> = read(body, 0, |r| {
-        let mut channels = Vec::new();
+        let mut channels: Vec<u32> = Vec::new();
         match r.varint()? {
             // Hello: magic, version, window, max_frame, then info.
             0 => {

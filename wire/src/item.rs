@@ -212,9 +212,9 @@ impl Item {
         self.len() == 0
     }
 
-    /// Every channel value inside the item, in order (a channel named twice
-    /// is listed twice). Items encoded from Rust data carry the attachments
-    /// their channel handles set; received items carry ids only.
+    /// The channels named inside the item, each once, by id. Items encoded
+    /// from Rust data carry the attachments their channel handles set;
+    /// received items carry ids only.
     pub fn channels(&self) -> &[ChannelRef] {
         &self.channels
     }
@@ -377,18 +377,21 @@ impl TryFrom<&Value> for Item {
     }
 }
 
-/// Checks one value filling all of `bytes`; returns its channels.
+/// Checks one value filling all of `bytes`; returns its channels, each
+/// once (a peer may name one channel a million times in a few bytes each).
 fn check(bytes: &[u8], base: usize) -> Result<Vec<ChannelRef>, DecodeError> {
     read(bytes, base, |r| {
-        let mut channels = Vec::new();
-        skip_value(r, 0, &mut channels)?;
+        let mut ids = Vec::new();
+        skip_value(r, 0, &mut ids)?;
         if r.remaining() > 0 {
             return Err(DecodeError::TrailingBytes {
                 offset: r.offset(),
                 extra: r.remaining(),
             });
         }
-        Ok(channels)
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids.into_iter().map(ChannelRef::new).collect())
     })
 }
 
@@ -439,7 +442,7 @@ pub(crate) fn type_name(t: u64) -> &'static str {
 pub(crate) fn skip_value(
     r: &mut Reader<'_>,
     depth: usize,
-    channels: &mut Vec<ChannelRef>,
+    channels: &mut Vec<u32>,
 ) -> Result<Option<&'static str>, DecodeError> {
     let offset = r.offset();
     let t = r.varint()?;
@@ -494,7 +497,7 @@ pub(crate) fn skip_value(
             }
             return Ok(Some("dict"));
         }
-        tag::CHANNEL => channels.push(ChannelRef::new(r.varint_u32()?)),
+        tag::CHANNEL => channels.push(r.varint_u32()?),
         _ => return Err(DecodeError::UnknownValueTag { tag: t, offset }),
     }
     Ok(None)
@@ -505,7 +508,7 @@ pub(crate) fn skip_value(
 fn skip_items(
     r: &mut Reader<'_>,
     depth: usize,
-    channels: &mut Vec<ChannelRef>,
+    channels: &mut Vec<u32>,
     hashed: Option<()>,
 ) -> Result<Option<&'static str>, DecodeError> {
     let n = r.count(1)?;
@@ -524,7 +527,7 @@ fn skip_items(
 fn skip_hashable(
     r: &mut Reader<'_>,
     depth: usize,
-    channels: &mut Vec<ChannelRef>,
+    channels: &mut Vec<u32>,
 ) -> Result<Option<&'static str>, DecodeError> {
     let offset = r.offset();
     match skip_value(r, depth + 1, channels)? {
@@ -588,9 +591,9 @@ mod tests {
 
     #[test]
     fn lists_channels() {
-        let item = Item::from_bytes(vec![9, 3, 13, 4, 8, 1, 13, 6, 13, 4]).expect("valid");
+        let item = Item::from_bytes(vec![9, 3, 13, 6, 8, 1, 13, 4, 13, 6]).expect("valid");
         let ids: Vec<u32> = item.channels().iter().map(ChannelRef::id).collect();
-        assert_eq!(ids, [4, 6, 4]);
+        assert_eq!(ids, [4, 6]);
     }
 
     #[test]

@@ -668,8 +668,8 @@ impl<'de> Deserializer<'de> for ItemDeserializer<'_, 'de> {
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        let mut channels = Vec::new();
-        skip_value(self.r, self.depth, &mut channels).map_err(malformed)?;
+        let mut ids = Vec::new();
+        skip_value(self.r, self.depth, &mut ids).map_err(malformed)?;
         visitor.visit_unit()
     }
 }

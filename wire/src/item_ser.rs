@@ -22,7 +22,7 @@ pub(crate) fn encode<T: Serialize + ?Sized>(
         channels: Vec::new(),
     };
     let result = value.serialize(ItemSerializer::new(&mut enc, 0));
-    let channels = std::mem::take(&mut enc.channels);
+    let channels = once_each(std::mem::take(&mut enc.channels));
     let written = enc.w.output.written();
     match result {
         Ok(()) => Ok((bytes, channels)),
@@ -50,7 +50,7 @@ pub(crate) fn encode_value(
         channels: Vec::new(),
     };
     let result = enc.value(value, depth, None);
-    let channels = std::mem::take(&mut enc.channels);
+    let channels = once_each(std::mem::take(&mut enc.channels));
     let written = enc.w.output.written();
     match result {
         Ok(()) => Ok((bytes, channels)),
@@ -61,6 +61,15 @@ pub(crate) fn encode_value(
         Err(Error::Encode(e)) => Err(e),
         Err(Error::Value(e)) => Err(EncodeError::Value(e)),
     }
+}
+
+/// Each channel once, by id; an attached reference wins over a bare one.
+fn once_each(mut channels: Vec<ChannelRef>) -> Vec<ChannelRef> {
+    if channels.len() > 1 {
+        channels.sort_by_key(|c| (c.id(), c.attachment().is_none()));
+        channels.dedup_by_key(|c| c.id());
+    }
+    channels
 }
 
 /// Why encoding stopped.

@@ -47,6 +47,13 @@ const SHRINK_ABOVE: usize = 1 << 20;
 /// ```
 #[derive(Default)]
 pub struct ItemQueue {
+    /// Allocated on the first push: a queue that never held anything (a
+    /// channel a peer only named) is one word.
+    inner: Option<Box<Inner>>,
+}
+
+#[derive(Default)]
+struct Inner {
     /// Packed small items; the unread ones are `packed[head..]`.
     packed: Vec<u8>,
     head: usize,
@@ -61,7 +68,7 @@ impl fmt::Debug for ItemQueue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ItemQueue")
             .field("items", &self.len())
-            .field("cost", &self.cost)
+            .field("cost", &self.cost())
             .finish_non_exhaustive()
     }
 }
@@ -74,6 +81,37 @@ impl ItemQueue {
 
     /// Appends `item`, which came in a frame of `cost` body bytes.
     pub fn push(&mut self, item: Item, cost: u32) {
+        self.inner.get_or_insert_with(Box::default).push(item, cost);
+    }
+
+    /// Takes the oldest item and its cost.
+    pub fn pop(&mut self) -> Option<(Item, u32)> {
+        self.inner.as_mut()?.pop()
+    }
+
+    /// Drops every item; returns their total cost.
+    pub fn drain_cost(&mut self) -> u64 {
+        self.inner.take().map_or(0, |inner| inner.cost)
+    }
+
+    /// How many items are waiting.
+    pub fn len(&self) -> usize {
+        self.inner.as_ref().map_or(0, |inner| inner.entries.len())
+    }
+
+    /// Whether no item is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The total cost of the waiting items.
+    pub fn cost(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |inner| inner.cost)
+    }
+}
+
+impl Inner {
+    fn push(&mut self, item: Item, cost: u32) {
         self.cost += u64::from(cost);
         let len = item.len();
         let header = (cost as usize).wrapping_sub(len);
@@ -93,8 +131,7 @@ impl ItemQueue {
             .push_back(len as u32 | (header as u32) << LEN_BITS | channels);
     }
 
-    /// Takes the oldest item and its cost.
-    pub fn pop(&mut self) -> Option<(Item, u32)> {
+    fn pop(&mut self) -> Option<(Item, u32)> {
         let entry = self.entries.pop_front()?;
         if entry == BIG {
             let (item, cost) = self.big.pop_front()?;
@@ -110,28 +147,6 @@ impl ItemQueue {
         let cost = len as u32 + header;
         self.cost -= u64::from(cost);
         Some((item, cost))
-    }
-
-    /// Drops every item; returns their total cost.
-    pub fn drain_cost(&mut self) -> u64 {
-        let cost = self.cost;
-        *self = ItemQueue::default();
-        cost
-    }
-
-    /// How many items are waiting.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no item is waiting.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// The total cost of the waiting items.
-    pub fn cost(&self) -> u64 {
-        self.cost
     }
 
     fn compact(&mut self) {
@@ -184,6 +199,17 @@ mod tests {
     }
 
     #[test]
+    fn an_unused_queue_is_one_word() {
+        assert_eq!(
+            std::mem::size_of::<ItemQueue>(),
+            std::mem::size_of::<usize>()
+        );
+        let mut q = ItemQueue::new();
+        assert_eq!((q.len(), q.cost(), q.pop().is_none()), (0, 0, true));
+        assert_eq!(q.drain_cost(), 0);
+    }
+
+    #[test]
     fn small_items_cost_their_bytes() {
         let mut q = ItemQueue::new();
         let none = item(&Value::None);
@@ -191,11 +217,12 @@ mod tests {
             q.push(none.clone(), 3);
         }
         // 1 byte of item and 4 of bookkeeping each, plus growth slack.
-        assert!(q.packed.capacity() + 4 * q.entries.capacity() <= 2 * 5 * 100_000);
+        let inner = q.inner.as_ref().expect("allocated");
+        assert!(inner.packed.capacity() + 4 * inner.entries.capacity() <= 2 * 5 * 100_000);
         for _ in 0..60_000 {
             q.pop();
         }
-        assert!(q.head < COMPACT_AFTER + 100_000 / 2);
+        assert!(q.inner.as_ref().expect("allocated").head < COMPACT_AFTER + 100_000 / 2);
         assert_eq!(q.len(), 40_000);
         assert_eq!(q.drain_cost(), 120_000);
     }
