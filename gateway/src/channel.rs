@@ -176,7 +176,24 @@ impl Channel {
         self.send_item(item).await
     }
 
-    pub(crate) async fn send_item(&self, mut item: Item) -> Result<()> {
+    /// Send an item already in wire form (see [`Item::encode`]); waits
+    /// while the other end's window is full. Channels inside it must be of
+    /// this gateway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// use execnet_gateway::Gateway;
+    /// use execnet_wire::Item;
+    ///
+    /// let gw = Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(len(channel.receive()))").await?;
+    /// ch.send_item(Item::bytes(b"four")).await?;
+    /// assert_eq!(ch.receive::<usize>().await?, 4);
+    /// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+    /// ```
+    pub async fn send_item(&self, mut item: Item) -> Result<()> {
         let shared = self.inner.gateway.shared();
         self.check_channels(&item)?;
         loop {
@@ -247,9 +264,27 @@ impl Channel {
         Ok(item.into_decoded()?)
     }
 
-    /// The next item in its wire form, with this gateway's handles attached
-    /// to the channels inside it.
-    pub(crate) async fn receive_item(&self, timeout: Option<Duration>) -> Result<Item> {
+    /// The next item in its wire form, undecoded (`timeout`: as
+    /// [`Channel::receive_timeout`]), with this gateway's handles attached to
+    /// the channels inside it: decode it later, elsewhere, or with a budget
+    /// of your own for a [`Value`] ([`Item::into_decoded_with_budget`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// use execnet_gateway::{Gateway, Value};
+    ///
+    /// let gw = Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send([None] * 3000000)").await?;
+    /// let item = ch.receive_item(None).await?;
+    /// assert!(item.len() < 4 << 20); // 3 million Nones are 3 MB on the wire
+    /// // As Values they take 96 MB, over the default budget: allow 128 MiB.
+    /// let value: Value = item.into_decoded_with_budget(128 << 20)?;
+    /// assert_eq!(value.type_name(), "list");
+    /// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+    /// ```
+    pub async fn receive_item(&self, timeout: Option<Duration>) -> Result<Item> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = match self.try_receive(true)? {
