@@ -61,6 +61,11 @@ impl Buf {
 
     #[inline]
     pub(crate) fn extend(&mut self, data: &[u8]) {
+        // Large items write mostly here, small ones a few bytes inline.
+        if let Buf::Heap(v) = self {
+            v.extend_from_slice(data);
+            return;
+        }
         match self {
             Buf::Inline { len, bytes } if usize::from(*len) + data.len() <= INLINE => {
                 let at = usize::from(*len);
@@ -68,8 +73,7 @@ impl Buf {
                 // Fits: at most INLINE.
                 *len = (at + data.len()) as u8;
             }
-            Buf::Inline { .. } => self.heap().extend_from_slice(data),
-            Buf::Heap(v) => v.extend_from_slice(data),
+            _ => self.heap().extend_from_slice(data),
         }
     }
 

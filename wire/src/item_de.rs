@@ -249,28 +249,52 @@ impl<'r, 'de> ItemDeserializer<'r, 'de> {
 
     /// Builds the next value as a [`Value`], within the budget.
     fn build(&mut self) -> Result<Value, ValueError> {
-        let (head, _) = self.head()?;
-        Ok(match head {
-            Head::None => Value::None,
-            Head::Bool(b) => Value::Bool(b),
-            Head::Int(n) => Value::from(n),
-            Head::BigInt(b) => {
-                self.ctx
-                    .charge(std::mem::size_of::<num_bigint::BigInt>() + b.len() + ALLOC_OVERHEAD)?;
-                Value::Int(Int::from_signed_bytes_le(b))
-            }
-            Head::Float(x) => Value::Float(x),
-            Head::Complex(re, im) => Value::Complex(Complex::new(re, im)),
-            Head::Bytes(b) => {
-                self.charge_bytes(b.len())?;
-                Value::Bytes(b.to_vec())
-            }
-            Head::Str(s) => {
-                self.charge_bytes(s.len())?;
+        let ctx = self.ctx;
+        let offset = self.r.offset();
+        let t = self.r.varint().map_err(malformed)?;
+        let t = u8::try_from(t).unwrap_or(u8::MAX);
+        if (tag::LIST..=tag::FROZENSET).contains(&t) && self.depth >= MAX_DEPTH {
+            return Err(ValueError::TooDeep);
+        }
+        let r = &mut *self.r;
+        Ok(match t {
+            tag::NONE => Value::None,
+            tag::BOOL => Value::Bool(r.byte().map_err(malformed)? != 0),
+            tag::INT => Value::from(r.zigzag().map_err(malformed)?),
+            tag::FLOAT => Value::Float(r.f64().map_err(malformed)?),
+            tag::STR => {
+                let s = r.str().map_err(malformed)?;
+                charge_bytes(ctx, s.len())?;
                 Value::Str(s.to_owned())
             }
-            Head::Items(t, n) => {
-                self.charge_values(n)?;
+            tag::BYTES => {
+                let b = r.bytes().map_err(malformed)?;
+                charge_bytes(ctx, b.len())?;
+                Value::Bytes(b.to_vec())
+            }
+            tag::BIG_INT => {
+                let b = r.bytes().map_err(malformed)?;
+                ctx.charge(std::mem::size_of::<num_bigint::BigInt>() + b.len() + ALLOC_OVERHEAD)?;
+                Value::Int(Int::from_signed_bytes_le(b))
+            }
+            tag::COMPLEX => {
+                let re = r.f64().map_err(malformed)?;
+                Value::Complex(Complex::new(re, r.f64().map_err(malformed)?))
+            }
+            tag::CHANNEL => Value::Channel(ctx.channel(r.varint_u32().map_err(malformed)?)),
+            tag::DICT => {
+                let n = r.count(2).map_err(malformed)?;
+                charge_values(ctx, n.saturating_mul(2))?;
+                let mut pairs = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let k = self.child().build()?;
+                    pairs.push((k, self.child().build()?));
+                }
+                Value::Dict(pairs)
+            }
+            tag::LIST | tag::TUPLE | tag::SET | tag::FROZENSET => {
+                let n = r.count(1).map_err(malformed)?;
+                charge_values(ctx, n)?;
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
                     items.push(self.child().build()?);
@@ -282,32 +306,13 @@ impl<'r, 'de> ItemDeserializer<'r, 'de> {
                     _ => Value::FrozenSet(items),
                 }
             }
-            Head::Dict(n) => {
-                self.charge_values(n.saturating_mul(2))?;
-                let mut pairs = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let k = self.child().build()?;
-                    pairs.push((k, self.child().build()?));
-                }
-                Value::Dict(pairs)
+            _ => {
+                return Err(malformed(DecodeError::UnknownValueTag {
+                    tag: t.into(),
+                    offset,
+                }))
             }
-            Head::Channel(id) => Value::Channel(self.ctx.channel(id)),
         })
-    }
-
-    fn charge_bytes(&self, n: usize) -> Result<(), ValueError> {
-        if n == 0 {
-            return Ok(());
-        }
-        self.ctx.charge(n.saturating_add(ALLOC_OVERHEAD))
-    }
-
-    fn charge_values(&self, n: usize) -> Result<(), ValueError> {
-        if n == 0 {
-            return Ok(());
-        }
-        let size = n.saturating_mul(std::mem::size_of::<Value>());
-        self.ctx.charge(size.saturating_add(ALLOC_OVERHEAD))
     }
 
     fn visit_items<V: Visitor<'de>>(
@@ -341,6 +346,23 @@ impl<'r, 'de> ItemDeserializer<'r, 'de> {
         }
         Ok(out)
     }
+}
+
+/// Charges a string's or byte string's bytes (and its allocation).
+fn charge_bytes(ctx: &Ctx<'_>, n: usize) -> Result<(), ValueError> {
+    if n == 0 {
+        return Ok(());
+    }
+    ctx.charge(n.saturating_add(ALLOC_OVERHEAD))
+}
+
+/// Charges the slots of `n` values (and their allocation).
+fn charge_values(ctx: &Ctx<'_>, n: usize) -> Result<(), ValueError> {
+    if n == 0 {
+        return Ok(());
+    }
+    let size = n.saturating_mul(std::mem::size_of::<Value>());
+    ctx.charge(size.saturating_add(ALLOC_OVERHEAD))
 }
 
 fn visit_int<'de, V: Visitor<'de>>(n: Int, visitor: V) -> Result<V::Value, ValueError> {
