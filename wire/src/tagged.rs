@@ -412,3 +412,36 @@ impl<'de> Visitor<'de> for PairsSeed<'_> {
         Ok(pairs)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// postcard checks a sequence's count against the bytes left (its
+    /// `SeqAccess::size_hint` says `None` beyond them) but passes a map's
+    /// count through unchecked; the visitors here reserve at most a page
+    /// either way, so a hostile count costs nothing before the input runs
+    /// out.
+    #[test]
+    fn hostile_counts_reserve_nothing() {
+        // A Dict (tag 10) and a List (tag 8) announcing 4,294,967,295
+        // entries, with nothing after.
+        for t in [10u8, 8] {
+            let bytes = [t, 0xff, 0xff, 0xff, 0xff, 0x0f];
+            assert!(postcard::from_bytes::<Value>(&bytes).is_err());
+        }
+        assert_eq!(room(Some(usize::MAX)), 4096 / std::mem::size_of::<Value>());
+    }
+
+    #[test]
+    fn the_budget_stops_a_wide_value() {
+        // A list of 3 million Nones: 96 MB as Values, over 64 MiB.
+        let mut bytes = vec![8, 0xc0, 0x8d, 0xb7, 0x01];
+        bytes.resize(bytes.len() + 3_000_000, 0);
+        let err = postcard::from_bytes::<Value>(&bytes).unwrap_err();
+        assert_eq!(err, postcard::Error::SerdeDeCustom);
+        let mut ok = vec![8, 0xa0, 0x8d, 0x06];
+        ok.resize(ok.len() + 100_000, 0);
+        assert!(postcard::from_bytes::<Value>(&ok).is_ok());
+    }
+}
