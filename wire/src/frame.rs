@@ -105,10 +105,18 @@ fn value_fields(msg: &Message) -> Vec<(&crate::Value, usize)> {
     match msg {
         Message::Hello(h) => vec![(&h.info, 0)],
         Message::Reconfigure { settings } => vec![(settings, 0)],
-        Message::ChannelExec {
-            call: Some(call), ..
-        } => call.kwargs.iter().map(|(_, v)| (v, 1)).collect(),
-        _ => Vec::new(),
+        Message::ChannelExec { call, .. } => call
+            .iter()
+            .flat_map(|call| call.kwargs.iter().map(|(_, v)| (v, 1)))
+            .collect(),
+        // Listed one by one: a new message with a Value must be added here.
+        Message::Status { .. }
+        | Message::Terminate
+        | Message::ChannelData { .. }
+        | Message::ChannelClose { .. }
+        | Message::ChannelCloseError { .. }
+        | Message::ChannelLastMessage { .. }
+        | Message::Credit { .. } => Vec::new(),
     }
 }
 
