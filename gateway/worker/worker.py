@@ -43,6 +43,8 @@ MAX_DEPTH = 200
 CAP = 256 << 10           # reader buffer
 BULK = 64 << 10           # bytes/str payloads this large are written without a copy
 INTERRUPT_TEXT = "keyboard-interrupted"
+MAIN_THREAD_ONLY_DEADLOCK_TEXT = (
+    "concurrent remote_exec would cause deadlock for main_thread_only execmodel")
 
 # Wire tags (WIRE.md). Messages and values number their kinds separately, so
 # one byte means a message at the start of a frame and a value type inside
@@ -369,6 +371,7 @@ class Channel:
     RemoteError = RemoteError
     TimeoutError = TimeoutError
     _executing = False
+    _main_queued = False
 
     def __init__(self, gateway, id):
         self.gateway = gateway
@@ -703,11 +706,55 @@ class ChannelFileRead(ChannelFile):
 # ---------------------------------------------------------------- gateway
 
 class _ExecModel:
+    """What remote code finds as ``channel.gateway.execmodel``: execnet's
+    execution model API (threads either way; ``backend`` says whether execs
+    run in threads or on the main thread only). Modules load on first use."""
+
     def __init__(self, backend):
         self.backend = backend
 
     def __repr__(self):
         return "<ExecModel %r>" % self.backend
+
+    @property
+    def queue(self):
+        import queue
+        return queue
+
+    @property
+    def subprocess(self):
+        import subprocess
+        return subprocess
+
+    @property
+    def socket(self):
+        import socket
+        return socket
+
+    def get_ident(self):
+        return _get_ident()
+
+    def sleep(self, delay):
+        import time
+        time.sleep(delay)
+
+    def start(self, func, args=()):
+        _start(func, args)
+
+    def fdopen(self, fd, mode, bufsize=1, closefd=True):
+        return os.fdopen(fd, mode, bufsize, encoding="utf-8", closefd=closefd)
+
+    def Lock(self):
+        import threading
+        return threading.RLock()
+
+    def RLock(self):
+        import threading
+        return threading.RLock()
+
+    def Event(self):
+        import threading
+        return threading.Event()
 
 
 class _ProtocolError(Exception):
@@ -731,6 +778,7 @@ class WorkerGateway:
         self._nexec = 0
         self._mainq = SimpleQueue()
         self._main_idle = True
+        self._main_task = None            # main_thread_only: the exec it has
         self._peer_window = WINDOW
         self._peer_max_frame = MAX_FRAME
         self.id = "<worker>"
@@ -1154,6 +1202,23 @@ class WorkerGateway:
             if not idle:
                 _start(self._execute, (ch, source))
                 return
+        else:
+            # main_thread_only: an exec arriving while the main thread has
+            # one (queued or running) would wait for it, and deadlock if
+            # that one waits for this one: refuse it at once instead. An
+            # exec whose code has returned counts as done (its _executing is
+            # cleared before its close goes out, so an opener that saw the
+            # close never gets a false refusal).
+            with self._lock:
+                cur = self._main_task
+                busy = cur is not None and (cur._main_queued or cur._executing)
+                if not busy:
+                    self._main_task = ch
+                    ch._main_queued = True
+            if busy:
+                ch._close("%s: the main thread is still running the remote_exec of "
+                          "channel %d" % (MAIN_THREAD_ONLY_DEADLOCK_TEXT, cur.id))
+                return
         self._mainq.put((ch, source))
 
     def _execute(self, ch, source):
@@ -1193,6 +1258,9 @@ class WorkerGateway:
         try:
             while True:
                 ch, source = q.get()
+                # busy from queued to executing without a gap (see _schedule)
+                ch._executing = True
+                ch._main_queued = False
                 self._execute(ch, source)
                 ch = None
                 if thread_model:
@@ -1221,6 +1289,10 @@ def _serve():
             sys.stdout.reconfigure(line_buffering=True)
         except Exception:
             pass
+    # remote code sees what execnet's `python -c` bootstrap gives it: argv
+    # ["-c"], and no "" on sys.path (imports must not depend on the cwd)
+    sys.argv = ["-c"]
+    sys.path[:] = [p for p in sys.path if p != ""]
     gw = WorkerGateway(infd, outfd)
     gw._send_hello()
     # threading must first be imported by the main thread (else its idea of
