@@ -170,7 +170,10 @@ impl Channel {
         self.send_value(value).await
     }
 
-    pub(crate) async fn send_value(&self, mut value: Value) -> Result<()> {
+    /// [`Channel::send`] for an item that is already a [`Value`]: no serde
+    /// pass over it (bindings that build `Value`s themselves, such as the
+    /// Python package, send bulk data without an extra copy).
+    pub async fn send_value(&self, mut value: Value) -> Result<()> {
         let shared = self.inner.gateway.shared();
         self.check_channels(&mut value)?;
         loop {
@@ -230,7 +233,9 @@ impl Channel {
         Ok(from_value(value)?)
     }
 
-    pub(crate) async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+    /// [`Channel::receive`] (or, with a timeout, [`Channel::receive_timeout`])
+    /// giving the item as the [`Value`] that arrived, without a serde pass.
+    pub async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = match self.try_receive(true)? {

@@ -86,7 +86,7 @@ impl Channel {
     ) -> PyResult<Bound<'py, PyAny>> {
         let limit = Self::timeout(py, timeout)?;
         let ch = self.inner.clone();
-        let got = wait(py, async move { ch.receive::<Value>().await }, limit)?;
+        let got = wait(py, async move { ch.receive_value(None).await }, limit)?;
         match got {
             Some(Ok(value)) => convert::to_python(py, value, &self.gateway),
             Some(Err(e)) => Err(errors::from_engine(py, e)),
@@ -159,7 +159,7 @@ impl Channel {
         let mut size = 0;
         let value = convert::to_value(item, &mut size)?;
         let ch = self.inner.clone();
-        let fut = async move { ch.send(&value).await };
+        let fut = async move { ch.send_value(value).await };
         let sent = if size >= BULK {
             py.detach(|| futures_lite::future::block_on(fut))
         } else {
