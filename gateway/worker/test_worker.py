@@ -732,8 +732,8 @@ class TestBasics(WorkerTest):
                "channel.send(channel.receive())\n")
         self.exec(w, 1, src)
         self.assertEqual(w.data(1), True)
-        # exec 3 while exec 1 holds the main thread: refused at once (it
-        # would wait for exec 1, which may be waiting for exec 3)
+        # exec 3 while exec 1 holds the main thread: refused after a short
+        # grace (it would wait for exec 1, which may be waiting for exec 3)
         self.exec(w, 3, src)
         m = w.get()
         self.assertEqual(m[:2], ("ChannelCloseError", 3))
@@ -748,8 +748,15 @@ class TestBasics(WorkerTest):
         w.send("ChannelData", 5, "five")
         self.assertEqual(w.data(5), "five")
         w.expect("ChannelClose", 5)
-        w.send("Status", 9)
-        self.assertEqual(w.data(9)["execmodel"], "main_thread_only")
+        # an exec sent while the previous one is finishing waits for it
+        self.exec(w, 7, "channel.send(1)\nimport time\ntime.sleep(0.2)\n")
+        self.assertEqual(w.data(7), 1)
+        self.exec(w, 9, "channel.send(2)\n")
+        w.expect("ChannelClose", 7)
+        self.assertEqual(w.data(9), 2)
+        w.expect("ChannelClose", 9)
+        w.send("Status", 11)
+        self.assertEqual(w.data(11)["execmodel"], "main_thread_only")
 
     def test_execmodel_api(self):
         for model in ("thread", "main_thread_only"):

@@ -45,6 +45,7 @@ BULK = 64 << 10           # bytes/str payloads this large are written without a 
 INTERRUPT_TEXT = "keyboard-interrupted"
 MAIN_THREAD_ONLY_DEADLOCK_TEXT = (
     "concurrent remote_exec would cause deadlock for main_thread_only execmodel")
+MAIN_THREAD_ONLY_GRACE = 1.0  # seconds a busy main thread has to finish (execnet's too)
 
 # Wire tags (WIRE.md). Messages and values number their kinds separately, so
 # one byte means a message at the start of a frame and a value type inside
@@ -1202,24 +1203,41 @@ class WorkerGateway:
             if not idle:
                 _start(self._execute, (ch, source))
                 return
-        else:
-            # main_thread_only: an exec arriving while the main thread has
-            # one (queued or running) would wait for it, and deadlock if
-            # that one waits for this one: refuse it at once instead. An
-            # exec whose code has returned counts as done (its _executing is
-            # cleared before its close goes out, so an opener that saw the
-            # close never gets a false refusal).
-            with self._lock:
+        elif not self._claim_main(ch):
+            # main_thread_only, and the main thread has an exec (queued or
+            # running): waiting for it could deadlock (if it waits for this
+            # one). It may just be finishing, as when the opener got its
+            # last item and sent the next exec at once: give it a moment
+            # (on a helper thread: the reader must go on), then refuse.
+            _start(self._claim_main_soon, (ch, source))
+            return
+        self._mainq.put((ch, source))
+
+    def _claim_main(self, ch):
+        """Make `ch` the main thread's exec, unless it has one (queued, or
+        running: an exec whose code returned counts as done, since its
+        _executing is cleared before its close goes out)."""
+        with self._lock:
+            cur = self._main_task
+            if cur is not None and (cur._main_queued or cur._executing):
+                return False
+            self._main_task = ch
+            ch._main_queued = True
+            return True
+
+    def _claim_main_soon(self, ch, source):
+        import time
+        deadline = time.monotonic() + MAIN_THREAD_ONLY_GRACE
+        while True:
+            if self._claim_main(ch):
+                self._mainq.put((ch, source))
+                return
+            if time.monotonic() >= deadline:
                 cur = self._main_task
-                busy = cur is not None and (cur._main_queued or cur._executing)
-                if not busy:
-                    self._main_task = ch
-                    ch._main_queued = True
-            if busy:
                 ch._close("%s: the main thread is still running the remote_exec of "
                           "channel %d" % (MAIN_THREAD_ONLY_DEADLOCK_TEXT, cur.id))
                 return
-        self._mainq.put((ch, source))
+            time.sleep(0.002)
 
     def _execute(self, ch, source):
         with self._lock:
