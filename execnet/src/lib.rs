@@ -52,8 +52,8 @@ pub mod bench;
 pub mod blocking;
 
 pub use execnet_gateway::{
-    server, session, Channel, Error, Gateway, Options, RInfo, RemoteError, RemoteStatus, Result,
-    Step, Token, LOADER,
+    server, session, Channel, Error, Gateway, Options, RInfo, RemoteCode, RemoteError,
+    RemoteStatus, Result, Step, Token, LOADER,
 };
 pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
 pub use execnet_transport as transport;

@@ -321,3 +321,21 @@ fn help_on_every_command_with_examples() {
         assert!(help.contains(&format!("execnet {command}")), "{help}");
     }
 }
+
+#[test]
+fn exec_with_a_mistyped_key_runs_nothing_and_suggests_the_key() {
+    for (spec, known) in [
+        ("popn", "popen"),
+        ("shh=build-host", "ssh"),
+        ("popen//chdri=x", "chdir"),
+    ] {
+        let out = execnet(&["exec", "--gw", spec, "-c", "channel.send(1)"]);
+        assert_eq!(out.status.code(), Some(2), "{spec}");
+        assert_eq!(stdout(&out), "", "{spec}: nothing runs");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("did you mean \"{known}\"?")),
+            "{spec}: {err}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use crate::bootstrap::{self, wait_bounded, Cause};
 use crate::channel::Channel;
+use crate::code::RemoteCode;
 use crate::error::{Error, Result, Step};
 use crate::runtime;
 use crate::session::{Role, Session, SessionConfig};
@@ -151,6 +152,8 @@ impl Gateway {
 
     /// Open a gateway with the given id (the Group layer chooses ids).
     pub async fn open_with_id(spec: XSpec, id: String, options: Options) -> Result<Gateway> {
+        // A typo ("popn", "chdri=") must not open a gateway it did not mean.
+        spec.check_keys()?;
         let route = spec
             .via()
             .map(|v| format!("via={v}"))
@@ -363,6 +366,18 @@ impl Gateway {
     /// other end of the returned channel.
     pub async fn remote_exec(&self, source: &str) -> Result<Channel> {
         self.request(|session| session.exec(source))
+    }
+
+    /// Run [`RemoteCode`] in the worker: source compiled under a file name,
+    /// and optionally a function it defines called as
+    /// `function(channel, **kwargs)` (see [`RemoteCode`] for an example).
+    pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<Channel> {
+        let RemoteCode {
+            source,
+            filename,
+            call,
+        } = code.into();
+        self.request(|session| session.exec_with(source, filename, call))
     }
 
     /// Queue a request that opens a channel (exec, status) and hand out

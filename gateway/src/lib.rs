@@ -31,6 +31,7 @@
 mod auth;
 mod bootstrap;
 mod channel;
+mod code;
 mod error;
 mod gateway;
 mod route;
@@ -45,6 +46,7 @@ mod ssh;
 pub use auth::Token;
 pub use bootstrap::{python_command, worker_argv, LOADER, WORKER};
 pub use channel::Channel;
+pub use code::RemoteCode;
 pub use error::{Error, RemoteError, Result, Step};
 pub use execnet_transport::Transport;
 pub use execnet_wire::{from_value, to_value, Value};

@@ -27,6 +27,7 @@ impl Gateway {
         via: &Gateway,
         options: Options,
     ) -> Result<Gateway> {
+        spec.check_keys()?;
         let route_err = |message: String| Error::Bootstrap {
             gateway: id.clone(),
             step: Step::Route,
@@ -71,6 +72,7 @@ impl Gateway {
         master: &Gateway,
         options: Options,
     ) -> Result<Gateway> {
+        spec.check_keys()?;
         let route_err = |message: String| Error::Bootstrap {
             gateway: id.clone(),
             step: Step::Route,

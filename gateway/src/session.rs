@@ -44,7 +44,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use execnet_wire::{
-    encode_frame_limited, EncodeError, Frame, Hello, Message, Value, DEFAULT_MAX_FRAME,
+    encode_frame_limited, Call, EncodeError, Frame, Hello, Message, Value, DEFAULT_MAX_FRAME,
     DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
 };
 
@@ -102,6 +102,10 @@ pub enum Event {
         channel: u32,
         /// The source.
         source: String,
+        /// The file name to compile it under, if the opener gave one.
+        filename: Option<String>,
+        /// The function to call afterwards, with its keyword arguments.
+        call: Option<Call>,
     },
     /// The peer asked for a status reply on `channel` (worker role only).
     StatusRequest {
@@ -318,12 +322,22 @@ impl Session {
                     self.events.push_back(Event::Channel(channel));
                 }
             }
-            Message::ChannelExec { channel, source } => {
+            Message::ChannelExec {
+                channel,
+                source,
+                filename,
+                call,
+            } => {
                 if self.role != Role::Worker {
                     return Err(SessionError::Protocol("the worker sent ChannelExec".into()));
                 }
                 self.ensure_channel(channel);
-                self.events.push_back(Event::Exec { channel, source });
+                self.events.push_back(Event::Exec {
+                    channel,
+                    source,
+                    filename,
+                    call,
+                });
             }
             Message::Status { channel } => {
                 if self.role != Role::Worker {
@@ -440,11 +454,25 @@ impl Session {
 
     /// Open a channel and ask the worker to run `source` on it.
     pub fn exec(&mut self, source: &str) -> Result<u32, SessionError> {
+        self.exec_with(source.to_string(), None, None)
+    }
+
+    /// Open a channel and ask the worker to run `source`, compiled under
+    /// `filename`, then to call `call`'s function with the channel and its
+    /// keyword arguments.
+    pub fn exec_with(
+        &mut self,
+        source: String,
+        filename: Option<String>,
+        call: Option<Call>,
+    ) -> Result<u32, SessionError> {
         self.check_alive()?;
         let id = self.open_channel();
         self.queue(&Message::ChannelExec {
             channel: id,
-            source: source.to_string(),
+            source,
+            filename,
+            call,
         })?;
         Ok(id)
     }

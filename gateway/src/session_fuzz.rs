@@ -194,6 +194,8 @@ fn message(input: &mut Input<'_>, channel: u32) -> Message {
         4 => Message::ChannelExec {
             channel,
             source: "pass".into(),
+            filename: None,
+            call: None,
         },
         5 => {
             let data = match input.byte() % 3 {

@@ -87,7 +87,9 @@ fn exec_reaches_the_worker_and_items_flow_in_order() {
     pair.drive();
     assert!(pair.worker_events.contains(&Event::Exec {
         channel: ch,
-        source: "channel.send(1)".into()
+        source: "channel.send(1)".into(),
+        filename: None,
+        call: None,
     }));
     for i in 0..10 {
         assert_eq!(pair.worker.send(ch, int(i)).expect("send"), Send::Sent);

@@ -147,6 +147,11 @@ NAMES = ["Hello", "Status", "Reconfigure", "Terminate", "ChannelExec", "ChannelD
          "ChannelClose", "ChannelCloseError", "ChannelLastMessage", "Credit"]
 
 
+def estr(s):
+    b = s.encode()
+    return uvar(len(b)) + b
+
+
 def encode_msg(name, *f):
     t = NAMES.index(name)
     body = bytes([t])
@@ -158,8 +163,16 @@ def encode_msg(name, *f):
     elif name == "Reconfigure":
         body += enc(f[0])
     elif name == "ChannelExec":
-        s = f[1].encode()
-        body += uvar(f[0]) + uvar(len(s)) + s
+        ch, src, filename, call = (f + (None, None))[:4]
+        body += uvar(ch) + estr(src)
+        body += b"\x00" if filename is None else b"\x01" + estr(filename)
+        if call is None:
+            body += b"\x00"
+        else:
+            function, kwargs = call
+            body += b"\x01" + estr(function) + uvar(len(kwargs))
+            for k, v in kwargs.items():
+                body += estr(k) + enc(v)
     elif name == "ChannelData":
         body += uvar(f[0]) + enc(f[1])
     elif name == "ChannelCloseError":
@@ -181,6 +194,12 @@ def decode_body(body):
         f = (d.value(),)
     elif name == "ChannelExec":
         f = (d.var(), d.take(d.var()).decode())
+        filename = d.take(d.var()).decode() if d.byte() else None
+        call = None
+        if d.byte():
+            function = d.take(d.var()).decode()
+            call = (function, {d.take(d.var()).decode(): d.value() for _ in range(d.var())})
+        f += (filename, call)
     elif name == "ChannelData":
         f = (d.var(), d.value())
     elif name == "ChannelCloseError":
@@ -211,7 +230,10 @@ GOLDEN = [
     (("ChannelData", 1, (1, "a")), "09 00 00 00 05 01 09 02 02 02 07 01 61"),
     (("ChannelData", 1, {"k": []}), "09 00 00 00 05 01 0a 01 07 01 6b 08 00"),
     (("ChannelData", 1, Chan(4)), "04 00 00 00 05 01 0d 04"),
-    (("ChannelExec", 1, "x=1"), "06 00 00 00 04 01 03 78 3d 31"),
+    (("ChannelExec", 1, "x=1", None, None), "08 00 00 00 04 01 03 78 3d 31 00 00"),
+    (("ChannelExec", 3, "def f(channel, n): pass", "m.py", ("f", {"n": 2})),
+     "28 00 00 00 04 03 17 64 65 66 20 66 28 63 68 61 6e 6e 65 6c 2c 20 6e 29 3a 20 70 61 73 73"
+     " 01 04 6d 2e 70 79 01 01 66 01 01 6e 02 04"),
     (("ChannelCloseError", 1, "E"), "04 00 00 00 07 01 01 45"),
     (("Hello", b"EXNT", 1, 8388608, 268435456, {}),
      "11 00 00 00 00 45 58 4e 54 01 80 80 80 04 80 80 80 80 01 0a 00"),
@@ -338,6 +360,15 @@ class Worker:
             self.p.wait()
         for f in (self.p.stdout, self.p.stderr):
             f.close()
+
+
+def child_state(pid):
+    """The state letter of a process (Z: exited, not yet reaped), None when gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
 
 
 class WorkerTest(unittest.TestCase):
@@ -554,8 +585,58 @@ class TestBasics(WorkerTest):
         self.exec(w, 1, "def foo()\n return 1\n")
         m = w.get()
         self.assertEqual(m[:2], ("ChannelCloseError", 1))
-        self.assertTrue(m[2].startswith("Traceback (most recent call last):"), m[2])
+        # no frames of ours: just where the code is wrong, and why
+        self.assertTrue(m[2].startswith('  File "<remote exec>", line 1'), m[2])
+        self.assertIn("def foo()", m[2])
         self.assertIn("SyntaxError", m[2])
+
+    def test_traceback_shows_the_users_frames_and_lines_only(self):
+        w = self.start()
+        self.exec(w, 1, "def foo():\n    return foobar\n\nfoo()\n")
+        m = w.get()
+        self.assertEqual(m[:2], ("ChannelCloseError", 1))
+        lines = m[2].splitlines()
+        self.assertEqual(lines[0], "Traceback (most recent call last):")
+        self.assertEqual(lines[1:5], [
+            '  File "<remote exec>", line 4, in <module>', "    foo()",
+            '  File "<remote exec>", line 2, in foo', "    return foobar"], m[2])
+        self.assertNotIn("execnet worker", m[2])
+        self.assertNotIn("_execute", m[2])
+
+    def test_failed_send_shows_no_encoder_frames(self):
+        w = self.start()
+        self.exec(w, 1, "x = []\nfor _ in range(300):\n    x = [x]\nchannel.send(x)\n")
+        m = w.get()
+        self.assertEqual(m[:2], ("ChannelCloseError", 1))
+        self.assertIn('File "<remote exec>", line 4, in <module>', m[2])
+        self.assertIn("execnet.gateway_base.DumpError: can't serialize values nested deeper "
+                      "than 200", m[2])
+        self.assertLess(len(m[2].splitlines()), 8, m[2])
+
+    def test_filename_and_function_call_with_kwargs(self):
+        w = self.start()
+        src = "\n\ndef work(channel, a, b=0):\n    channel.send((a, b, __name__))\n"
+        w.send("ChannelExec", 1, src, "/nowhere/mod.py", ("work", {"a": [1], "b": "x"}))
+        self.assertEqual(w.get(), ("ChannelData", 1, ([1], "x", "__channelexec__")))
+        self.assertEqual(w.get(), ("ChannelClose", 1))
+
+    def test_traceback_names_the_file_and_shows_its_lines(self):
+        # the file does not exist on the worker's side: lines come from the source sent
+        w = self.start()
+        src = "\n\ndef work(channel):\n    raise ValueError('nope')\n"
+        w.send("ChannelExec", 1, src, "/nowhere/mod.py", ("work", {}))
+        m = w.get()
+        self.assertEqual(m[:2], ("ChannelCloseError", 1))
+        self.assertIn('File "/nowhere/mod.py", line 4, in work', m[2])
+        self.assertIn("raise ValueError('nope')", m[2])
+        self.assertIn("ValueError: nope", m[2])
+
+    def test_call_of_a_name_the_code_does_not_define(self):
+        w = self.start()
+        w.send("ChannelExec", 1, "x = 1\n", None, ("x", {}))
+        m = w.get()
+        self.assertEqual(m[:2], ("ChannelCloseError", 1))
+        self.assertIn("NameError: remote_exec was asked to call 'x'", m[2])
 
     def test_system_exit(self):
         w = self.start()
@@ -565,6 +646,42 @@ class TestBasics(WorkerTest):
         self.assertIn("SystemExit: 3", m[2])
         self.exec(w, 3, "channel.send('still alive')")
         self.assertEqual(w.data(3), "still alive")
+
+    def test_a_forked_child_does_not_speak_the_protocol_and_exits(self):
+        w = self.start()
+        # both processes run the rest of the snippet; only the parent's send
+        # may reach the opener, the child's fails with a clear error
+        self.exec(w, 1, "import os, time\n"
+                        "pid = os.fork()\n"
+                        "if pid == 0:\n"
+                        "    time.sleep(0.2)\n"
+                        "channel.send(('parent' if pid else 'child', pid))\n")
+        who, child = w.data(1)
+        self.assertEqual(who, "parent")
+        w.expect("ChannelClose", 1)
+        deadline = time.monotonic() + 10
+        while child_state(child) not in ("Z", None) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn(child_state(child), ("Z", None), "the forked child still runs")
+        while "forked by remote code" not in w.stderr() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn("forked by remote code", w.stderr())
+        # the parent worker goes on serving
+        self.exec(w, 3, "channel.send('still here')")
+        self.assertEqual(w.data(3), "still here")
+
+    def test_a_forked_child_that_returns_normally_exits_silently(self):
+        w = self.start()
+        self.exec(w, 1, "import os\npid = os.fork()\nif pid:\n    channel.send(pid)\n")
+        child = w.data(1)
+        w.expect("ChannelClose", 1)
+        deadline = time.monotonic() + 10
+        while child_state(child) not in ("Z", None) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.assertIn(child_state(child), ("Z", None), "the forked child still runs")
+        self.exec(w, 3, "channel.send(3)")
+        self.assertEqual(w.data(3), 3)
+        self.assertNotIn("Traceback", w.stderr())
 
     def test_eof_error_is_normal_end(self):
         w = self.start()

@@ -132,15 +132,58 @@ class TimeoutError(IOError):
     """Exception indicating that a timeout was reached."""
 
 
-def _errortext(exc):
+# Tracebacks name these as execnet's own (execnet.gateway_base.DumpError),
+# not after the module the loader runs the worker as.
+for _cls in (DataFormatError, DumpError, LoadError, RemoteError, TimeoutError):
+    _cls.__module__ = "execnet.gateway_base"
+del _cls
+
+
+_format_lock = _allocate_lock()
+
+
+def _errortext(exc, filename=None, source=None):
+    """The traceback text of `exc` as the remote code's author wants it:
+    their frames and the error, none of the worker's own frames (the exec
+    machinery around their code, the encoder under a failed send). With
+    `source`, lines of `filename` are shown from it: the file need not exist
+    on this side."""
     try:
         import traceback
-        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        import linecache
+        with _format_lock:
+            # the lines are looked up while the TracebackException is built
+            saved = linecache.cache.get(filename)
+            if source is not None:
+                linecache.cache[filename] = (len(source), None,
+                                             source.splitlines(True), filename)
+            try:
+                te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
+            finally:
+                if source is not None:
+                    if saved is None:
+                        linecache.cache.pop(filename, None)
+                    else:
+                        linecache.cache[filename] = saved
+        seen = set()
+        todo = [te]
+        while todo:  # this exception and those chained to it
+            t = todo.pop()
+            if id(t) in seen:
+                continue
+            seen.add(id(t))
+            t.stack = traceback.StackSummary.from_list(
+                [f for f in t.stack if f.filename != _OWN_FILE])
+            todo.extend(x for x in (t.__cause__, t.__context__) if x is not None)
+        return "".join(te.format())
     except Exception:
         try:
             return "%s: %s" % (type(exc).__name__, exc)
         except Exception:
             return type(exc).__name__
+
+
+_OWN_FILE = _errortext.__code__.co_filename
 
 
 # ---------------------------------------------------------------- encoding
@@ -344,6 +387,14 @@ def _dec(m, p, d, gw):
     raise LoadError("unknown value tag %d" % t)
 
 
+def _rdoption(m, p):
+    """Whether the option<T> at m[p] holds a T (its byte is 1, not 0)."""
+    x = m[p]
+    if x > 1:
+        raise LoadError("option byte %d is neither 0 nor 1" % x)
+    return x == 1
+
+
 def _decode_all(m, p, gw):
     v, p = _dec(m, p, 0, gw)
     if p != len(m):
@@ -432,6 +483,8 @@ class Channel:
         pass  # str/bytes are always kept apart here
 
     def close(self, error=None):
+        if self.gateway._forked:
+            raise IOError(FORKED_TEXT)
         if self._executing:
             raise IOError("cannot explicitly close channel within remote_exec")
         self._close(error)
@@ -487,7 +540,7 @@ class Channel:
 
     def send(self, item):
         if self._closed:
-            raise IOError("cannot send to %r" % (self,))
+            raise IOError(FORKED_TEXT if self.gateway._forked else "cannot send to %r" % (self,))
         gw = self.gateway
         t = type(item)
         if t is int and -64 <= item < 64:
@@ -762,8 +815,13 @@ class _ProtocolError(Exception):
     pass
 
 
+FORKED_TEXT = ("this process was forked by remote code: its channels belong to the "
+               "worker process that forked it and cannot be used here")
+
+
 class WorkerGateway:
     _exiting = False
+    _forked = False     # true in a child that remote code forked
     _reader_ident = None
 
     def __init__(self, infd, outfd):
@@ -791,6 +849,8 @@ class WorkerGateway:
     # -- channels
 
     def newchannel(self):
+        if self._forked:
+            raise IOError(FORKED_TEXT)
         with self._lock:
             cid = self._next_id
             self._next_id = cid + 2 if cid < 0xFFFFFFFD else 2
@@ -891,6 +951,38 @@ class WorkerGateway:
         _enc(info, out, 0)
         self._q.append(_frame(b"".join(out)))
         self._flush()
+
+    # -- a child forked by remote code
+
+    def _after_fork_in_child(self):
+        """os.fork() in remote code: the child must not write frames into
+        the parent's stream (they would interleave with the parent's), nor
+        keep that stream open after the parent exits; its channels fail
+        with a clear error, and it exits when the code it was running
+        returns. Locks other threads held at the fork stay held in the
+        child, so nothing here takes one."""
+        self._forked = True
+        self._exiting = True   # no Close frames from Channel.__del__
+        for fd in (self._in, self._out):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for r in list(self._chans.values()):
+            ch = r()
+            if ch is not None:
+                ch._closed = ch._recv_closed = True
+                ch._remoteerrors = [IOError(FORKED_TEXT)]
+                items = ch._items = SimpleQueue()
+                items.put(_END)
+        self._callbacks.clear()
+
+    def _child_exit(self, err):
+        """The code a forked child was running returned (or raised)."""
+        if err is not None and err != INTERRUPT_TEXT:
+            self._stderr("[%d] remote code in a forked child raised:\n%s" % (os.getpid(), err))
+        self._flush_stdio()
+        os._exit(0 if err is None else 1)
 
     # -- exiting
 
@@ -1102,10 +1194,29 @@ class WorkerGateway:
                 elif t == M_EXEC:
                     cid, p = _rdvar(m, 1, 5)
                     n, p = _rdcount(m, p)
-                    if p + n != len(m):
-                        raise LoadError("trailing bytes after ChannelExec")
                     source = str(m[p:p + n], "utf-8")
-                    self._schedule(self._getchannel(cid), source)
+                    p += n
+                    filename = call = None
+                    kwargs = {}
+                    if _rdoption(m, p):
+                        n, p = _rdcount(m, p + 1)
+                        filename = str(m[p:p + n], "utf-8")
+                        p += n
+                    else:
+                        p += 1
+                    if _rdoption(m, p):
+                        n, p = _rdcount(m, p + 1)
+                        call = str(m[p:p + n], "utf-8")
+                        n, p = _rdcount(m, p + n)
+                        for _ in range(n):
+                            k, p = _rdcount(m, p)
+                            name = str(m[p:p + k], "utf-8")
+                            kwargs[name], p = _dec(m, p + k, 1, self)
+                    else:
+                        p += 1
+                    if p != len(m):
+                        raise LoadError("trailing bytes after ChannelExec")
+                    self._schedule(self._getchannel(cid), (source, filename, call, kwargs))
                 elif M_CLOSE <= t <= M_LAST_MESSAGE:
                     cid, p = _rdvar(m, 1, 5)
                     err = None
@@ -1195,13 +1306,13 @@ class WorkerGateway:
 
     # -- executing
 
-    def _schedule(self, ch, source):
+    def _schedule(self, ch, task):
         if self.execmodel.backend == "thread":
             with self._lock:
                 idle = self._main_idle
                 self._main_idle = False
             if not idle:
-                _start(self._execute, (ch, source))
+                _start(self._execute, (ch, task))
                 return
         elif not self._claim_main(ch):
             # main_thread_only, and the main thread has an exec (queued or
@@ -1209,9 +1320,9 @@ class WorkerGateway:
             # one). It may just be finishing, as when the opener got its
             # last item and sent the next exec at once: give it a moment
             # (on a helper thread: the reader must go on), then refuse.
-            _start(self._claim_main_soon, (ch, source))
+            _start(self._claim_main_soon, (ch, task))
             return
-        self._mainq.put((ch, source))
+        self._mainq.put((ch, task))
 
     def _claim_main(self, ch):
         """Make `ch` the main thread's exec, unless it has one (queued, or
@@ -1225,12 +1336,12 @@ class WorkerGateway:
             ch._main_queued = True
             return True
 
-    def _claim_main_soon(self, ch, source):
+    def _claim_main_soon(self, ch, task):
         import time
         deadline = time.monotonic() + MAIN_THREAD_ONLY_GRACE
         while True:
             if self._claim_main(ch):
-                self._mainq.put((ch, source))
+                self._mainq.put((ch, task))
                 return
             if time.monotonic() >= deadline:
                 cur = self._main_task
@@ -1239,7 +1350,9 @@ class WorkerGateway:
                 return
             time.sleep(0.002)
 
-    def _execute(self, ch, source):
+    def _execute(self, ch, task):
+        source, filename, call, kwargs = task
+        filename = filename or "<remote exec>"
         with self._lock:
             self._nexec += 1
         err = None
@@ -1250,21 +1363,29 @@ class WorkerGateway:
                 if source.lstrip("\r\n")[:1] in (" ", "\t"):
                     import textwrap
                     source = textwrap.dedent(source)
-                co = compile(source, "<remote exec>", "exec")
+                co = compile(source, filename, "exec")
                 g = {"channel": ch, "__name__": "__channelexec__"}
                 exec(co, g)
+                if call is not None:
+                    function = g.get(call)
+                    if not callable(function):
+                        raise NameError("remote_exec was asked to call %r, which the code "
+                                        "does not define as a function" % (call,))
+                    function(ch, **kwargs)
             finally:
                 ch._executing = False
-                g = co = None
+                g = co = function = None
         except EOFError:
             pass
         except KeyboardInterrupt:
             err = INTERRUPT_TEXT
             raise
         except BaseException as e:
-            err = _errortext(e)
+            err = _errortext(e, filename, source)
             e = None
         finally:
+            if self._forked:
+                self._child_exit(err)
             self._flush_stdio()
             with self._lock:
                 self._nexec -= 1
@@ -1275,11 +1396,11 @@ class WorkerGateway:
         thread_model = self.execmodel.backend == "thread"
         try:
             while True:
-                ch, source = q.get()
+                ch, task = q.get()
                 # busy from queued to executing without a gap (see _schedule)
                 ch._executing = True
                 ch._main_queued = False
-                self._execute(ch, source)
+                self._execute(ch, task)
                 ch = None
                 if thread_model:
                     with self._lock:
@@ -1313,6 +1434,8 @@ def _serve():
     sys.path[:] = [p for p in sys.path if p != ""]
     gw = WorkerGateway(infd, outfd)
     gw._send_hello()
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(after_in_child=gw._after_fork_in_child)
     # threading must first be imported by the main thread (else its idea of
     # the main thread is wrong, e.g. for asyncio in remote code)
     import threading  # noqa: F401

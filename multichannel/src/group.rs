@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use execnet_gateway::{Error, Gateway, Options, Result, Step, XSpec};
+use execnet_gateway::{Error, Gateway, Options, RemoteCode, Result, Step, XSpec};
 use execnet_xspec::Kind;
 
 use crate::multi::MultiChannel;
@@ -133,6 +133,7 @@ impl Group {
 
     /// [`Group::make_gateway`] with a parsed spec.
     pub async fn make_gateway_from(&self, mut spec: XSpec) -> Result<Gateway> {
+        spec.check_keys()?;
         let (id, seq) = self.reserve_id(&spec)?;
         if spec.id().is_none() {
             // Say the id in the spec too, as execnet does; "gwN" always fits.
@@ -250,6 +251,17 @@ impl Group {
         let mut channels = Vec::new();
         for gateway in self.gateways() {
             channels.push(gateway.remote_exec(source).await?);
+        }
+        Ok(MultiChannel::new(channels))
+    }
+
+    /// Run [`RemoteCode`] (a file name, a function call with kwargs) on
+    /// every member; the channels are in creation order.
+    pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<MultiChannel> {
+        let code = code.into();
+        let mut channels = Vec::new();
+        for gateway in self.gateways() {
+            channels.push(gateway.remote_exec_code(code.clone()).await?);
         }
         Ok(MultiChannel::new(channels))
     }

@@ -301,3 +301,19 @@ fn wait_close_remote_error_wins_over_timeout() {
         group.terminate(None).await;
     });
 }
+
+#[test]
+fn group_remote_exec_code_calls_the_function_on_every_member() {
+    let group = group_of(2);
+    block_on(async {
+        let code = execnet_gateway::RemoteCode::new(
+            "def work(channel, factor):\n    channel.send(channel.gateway.id + '*' + str(factor))\n",
+        )
+        .call("work", [("factor", Value::from(3))]);
+        let mch = group.remote_exec_code(code).await.expect("exec");
+        let items: Vec<String> = mch.receive_each().await.expect("items");
+        assert_eq!(items, ["gw0-worker*3", "gw1-worker*3"]);
+        mch.wait_close(None).await.expect("no error");
+        group.terminate(None).await;
+    });
+}

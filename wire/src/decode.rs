@@ -1,7 +1,7 @@
 //! Decoding of one frame body (`WIRE.md`, sections 3-6).
 
 use crate::value::unhashable_part;
-use crate::{ChannelRef, Complex, DecodeError, Hello, Int, Message, Value, MAX_DEPTH};
+use crate::{Call, ChannelRef, Complex, DecodeError, Hello, Int, Message, Value, MAX_DEPTH};
 
 /// Decodes one frame body (without its length prefix) into a message; the
 /// body must hold exactly one message.
@@ -57,6 +57,14 @@ impl<'a> Reader<'a> {
             4 => Message::ChannelExec {
                 channel: self.varint_u32()?,
                 source: self.str()?,
+                filename: match self.option()? {
+                    false => None,
+                    true => Some(self.str()?),
+                },
+                call: match self.option()? {
+                    false => None,
+                    true => Some(self.call()?),
+                },
             },
             5 => Message::ChannelData {
                 channel: self.varint_u32()?,
@@ -78,6 +86,28 @@ impl<'a> Reader<'a> {
             },
             _ => return Err(DecodeError::UnknownMessageTag { tag, offset }),
         })
+    }
+
+    /// An `Option`'s tag: `00` none, `01` some.
+    fn option(&mut self) -> Result<bool, DecodeError> {
+        let offset = self.pos;
+        match self.byte()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            byte => Err(DecodeError::BadOption { byte, offset }),
+        }
+    }
+
+    fn call(&mut self) -> Result<Call, DecodeError> {
+        let function = self.str()?;
+        // each pair takes at least 3 bytes: an empty name and a None
+        let n = self.count(3)?;
+        let mut kwargs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let name = self.str()?;
+            kwargs.push((name, self.value(1)?));
+        }
+        Ok(Call { function, kwargs })
     }
 
     fn remaining(&self) -> usize {

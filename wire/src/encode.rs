@@ -80,12 +80,27 @@ pub fn encoded_len(msg: &Message) -> u64 {
         Message::Terminate => 0,
         Message::ChannelExec {
             channel,
-            source: text,
+            source,
+            filename,
+            call,
+        } => {
+            varint_len(u64::from(*channel))
+                + bytes_len(source.len())
+                + 1
+                + filename.as_ref().map_or(0, |f| bytes_len(f.len()))
+                + 1
+                + call.as_ref().map_or(0, |c| {
+                    bytes_len(c.function.len())
+                        + varint_len(c.kwargs.len() as u64)
+                        + c.kwargs
+                            .iter()
+                            .map(|(k, v)| bytes_len(k.len()) + value_len(v, 1))
+                            .sum::<u64>()
+                })
         }
-        | Message::ChannelCloseError {
-            channel,
-            error: text,
-        } => varint_len(u64::from(*channel)) + bytes_len(text.len()),
+        Message::ChannelCloseError { channel, error } => {
+            varint_len(u64::from(*channel)) + bytes_len(error.len())
+        }
         Message::ChannelData { channel, data } => {
             varint_len(u64::from(*channel)) + value_len(data, 0)
         }
@@ -172,14 +187,36 @@ impl Encoder<'_> {
             Message::Terminate => Ok(()),
             Message::ChannelExec {
                 channel,
-                source: text,
-            }
-            | Message::ChannelCloseError {
-                channel,
-                error: text,
+                source,
+                filename,
+                call,
             } => {
                 self.varint(u64::from(*channel));
-                self.bytes(text.as_bytes())
+                self.bytes(source.as_bytes())?;
+                match filename {
+                    None => self.out.push(0),
+                    Some(name) => {
+                        self.out.push(1);
+                        self.bytes(name.as_bytes())?;
+                    }
+                }
+                match call {
+                    None => self.out.push(0),
+                    Some(call) => {
+                        self.out.push(1);
+                        self.bytes(call.function.as_bytes())?;
+                        self.varint(call.kwargs.len() as u64);
+                        for (name, value) in &call.kwargs {
+                            self.bytes(name.as_bytes())?;
+                            self.value(value, 1)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Message::ChannelCloseError { channel, error } => {
+                self.varint(u64::from(*channel));
+                self.bytes(error.as_bytes())
             }
             Message::ChannelData { channel, data } => {
                 self.varint(u64::from(*channel));

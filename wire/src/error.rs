@@ -152,6 +152,14 @@ pub enum DecodeError {
         /// Where it is.
         offset: usize,
     },
+    /// An `Option` tag byte other than 0 (none) or 1 (some).
+    #[error("option byte {byte:#04x} at byte {offset} is neither 0 nor 1")]
+    BadOption {
+        /// The byte.
+        byte: u8,
+        /// Where it is.
+        offset: usize,
+    },
     /// Containers nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH).
     #[error(
         "value at byte {offset} nests deeper than {} containers",

@@ -63,7 +63,7 @@ pub use encode::{encode_frame, encode_frame_limited, encoded_len};
 pub use error::{DecodeError, EncodeError, ValueError};
 pub use int::{Int, ParseIntError};
 pub use message::{
-    Hello, Message, DEFAULT_MAX_FRAME, DEFAULT_WINDOW, MAGIC, MAX_DEPTH, PROTOCOL_VERSION,
+    Call, Hello, Message, DEFAULT_MAX_FRAME, DEFAULT_WINDOW, MAGIC, MAX_DEPTH, PROTOCOL_VERSION,
 };
 pub use ser::{to_value, CHANNEL_NEWTYPE_NAME};
 pub use value::{

@@ -37,6 +37,12 @@ pub enum Message {
         channel: u32,
         /// The code (Python source for the Python worker).
         source: String,
+        /// The file name the code is compiled under, shown in tracebacks
+        /// (`None`: the worker's default, `<remote exec>`).
+        filename: Option<String>,
+        /// A function `source` defines, called after it ran as
+        /// `function(channel, **kwargs)`.
+        call: Option<Call>,
     },
     /// Tag 5: one item on a channel.
     ChannelData {
@@ -69,6 +75,16 @@ pub enum Message {
         /// Bytes of credit.
         bytes: u64,
     },
+}
+
+/// The function call a [`Message::ChannelExec`] asks for after running its
+/// source: `function(channel, **kwargs)`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    /// The name of a function the source defines.
+    pub function: String,
+    /// Keyword arguments, in order.
+    pub kwargs: Vec<(String, Value)>,
 }
 
 /// The handshake message each side sends first.

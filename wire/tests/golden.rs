@@ -1,6 +1,8 @@
 //! Golden bytes: every example of `WIRE.md`, section 7.
 
-use execnet_wire::{decode_message, encode_frame, ChannelRef, Decoder, Hello, Int, Message, Value};
+use execnet_wire::{
+    decode_message, encode_frame, Call, ChannelRef, Decoder, Hello, Int, Message, Value,
+};
 
 fn data(channel: u32, data: Value) -> Message {
     Message::ChannelData { channel, data }
@@ -66,8 +68,22 @@ fn cases() -> Vec<(Message, &'static str)> {
             Message::ChannelExec {
                 channel: 1,
                 source: "x=1".into(),
+                filename: None,
+                call: None,
             },
-            "06 00 00 00 04 01 03 78 3d 31",
+            "08 00 00 00 04 01 03 78 3d 31 00 00",
+        ),
+        (
+            Message::ChannelExec {
+                channel: 3,
+                source: "def f(channel, n): pass".into(),
+                filename: Some("m.py".into()),
+                call: Some(Call {
+                    function: "f".into(),
+                    kwargs: vec![("n".into(), Value::from(2))],
+                }),
+            },
+            "28 00 00 00 04 03 17 64 65 66 20 66 28 63 68 61 6e 6e 65 6c 2c 20 6e 29 3a 20 70 61 73 73 01 04 6d 2e 70 79 01 01 66 01 01 6e 02 04",
         ),
         (
             Message::ChannelCloseError {

@@ -1,7 +1,7 @@
 //! WIRE.md claims that a serde mirror of the message types, encoded with
 //! postcard, gives the same bytes as our body encoding. This proves it.
 
-use execnet_wire::{encode_frame, ChannelRef, Complex, Hello, Int, Message, Value};
+use execnet_wire::{encode_frame, Call, ChannelRef, Complex, Hello, Int, Message, Value};
 use serde::Serialize;
 
 /// The mirror of `Value`: the variant order gives the tags.
@@ -43,6 +43,8 @@ enum MMessage {
     ChannelExec {
         channel: u32,
         source: String,
+        filename: Option<String>,
+        call: Option<(String, Vec<(String, MValue)>)>,
     },
     ChannelData {
         channel: u32,
@@ -106,9 +108,19 @@ fn mirror(msg: &Message) -> MMessage {
             settings: mirror_value(settings),
         },
         Message::Terminate => MMessage::Terminate,
-        Message::ChannelExec { channel, source } => MMessage::ChannelExec {
+        Message::ChannelExec {
+            channel,
+            source,
+            filename,
+            call,
+        } => MMessage::ChannelExec {
             channel: *channel,
             source: source.clone(),
+            filename: filename.clone(),
+            call: call.as_ref().map(|c| {
+                let kwargs = c.kwargs.iter().map(|(k, v)| (k.clone(), mirror_value(v)));
+                (c.function.clone(), kwargs.collect())
+            }),
         },
         Message::ChannelData { channel, data } => MMessage::ChannelData {
             channel: *channel,
@@ -164,6 +176,17 @@ fn postcard_gives_the_same_bytes() {
         Message::ChannelExec {
             channel: u32::MAX,
             source: "channel.send(1)\n".into(),
+            filename: None,
+            call: None,
+        },
+        Message::ChannelExec {
+            channel: 1,
+            source: "def f(channel, **kw): pass\n".into(),
+            filename: Some("/src/f.py".into()),
+            call: Some(Call {
+                function: "f".into(),
+                kwargs: vec![("a".into(), everything.clone()), ("b".into(), Value::None)],
+            }),
         },
         Message::ChannelData {
             channel: 2,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use execnet_wire::{
-    decode_message, encode_frame, encode_frame_limited, from_value, fuzz_decode, to_value,
+    decode_message, encode_frame, encode_frame_limited, from_value, fuzz_decode, to_value, Call,
     ChannelRef, Complex, DecodeError, Decoder, EncodeError, Hello, Int, Message, Value,
     DEFAULT_MAX_FRAME, MAX_DEPTH,
 };
@@ -56,8 +56,21 @@ fn message() -> impl Strategy<Value = Message> {
         any::<u32>().prop_map(|channel| Message::Status { channel }),
         value().prop_map(|settings| Message::Reconfigure { settings }),
         Just(Message::Terminate),
-        (any::<u32>(), ".{0,30}")
-            .prop_map(|(channel, source)| Message::ChannelExec { channel, source }),
+        (
+            any::<u32>(),
+            ".{0,30}",
+            proptest::option::of(".{0,10}"),
+            proptest::option::of((
+                ".{0,10}",
+                proptest::collection::vec((".{0,5}", value()), 0..3)
+            ))
+        )
+            .prop_map(|(channel, source, filename, call)| Message::ChannelExec {
+                channel,
+                source,
+                filename,
+                call: call.map(|(function, kwargs)| Call { function, kwargs }),
+            }),
         (any::<u32>(), value()).prop_map(|(channel, data)| Message::ChannelData { channel, data }),
         any::<u32>().prop_map(|channel| Message::ChannelClose { channel }),
         (any::<u32>(), ".{0,30}")

@@ -101,6 +101,34 @@ pub enum ParseError {
         part: String,
     },
 
+    /// A key the engine does not act on, found when a gateway is opened
+    /// ([`XSpec::check_keys`](crate::XSpec::check_keys)).
+    #[error(
+        "bad spec part {part:?}: unknown key {key:?}{}; keys of your own start with \"x-\"",
+        match suggestion {
+            Some(known) => format!(" (did you mean {known:?}?)"),
+            None => format!(" (known keys: {})", crate::KNOWN_KEYS.join(", ")),
+        }
+    )]
+    UnknownKey {
+        /// The part as written.
+        part: String,
+        /// The unknown key.
+        key: String,
+        /// The known key it most likely means.
+        suggestion: Option<&'static str>,
+    },
+
+    /// `id=`, `via=` or `installvia=` with an empty value or a control
+    /// character (a newline) in it.
+    #[error("bad spec part {part:?}: {reason}")]
+    BadId {
+        /// The part as written.
+        part: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// A [`XSpec::set`](crate::XSpec::set) value that no spec string can
     /// carry, e.g. one containing `//`.
     #[error("bad spec part {part:?}: {reason}")]

@@ -36,7 +36,9 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod keys;
 mod spec;
 
 pub use crate::error::ParseError;
+pub use crate::keys::{KNOWN_KEYS, USER_KEY_PREFIX};
 pub use crate::spec::{fuzz_parse, Kind, XSpec};

@@ -68,7 +68,8 @@ impl fmt::Display for Part {
 /// `python`, `chdir`, `nice` (an integer), `env:NAME`, `dont_write_bytecode`,
 /// `execmodel` (`thread` or `main_thread_only`), `id`, `ssh_config`,
 /// `token_file`. Other keys are kept, in order, and readable with
-/// [`get`](XSpec::get).
+/// [`get`](XSpec::get); opening a gateway refuses them (see
+/// [`check_keys`](XSpec::check_keys)) unless they start with `x-`.
 ///
 /// The parts are kept as written, so [`Display`](fmt::Display) gives back
 /// the parsed string and `XSpec::parse(&spec.to_string()) == Ok(spec)`.
@@ -193,6 +194,23 @@ impl XSpec {
                 }
                 ENV_PREFIX => {
                     return Err(ParseError::EmptyEnvName { part: part_text() });
+                }
+                "id" | "via" | "installvia" => {
+                    let value = part.value_str();
+                    let reason = if value.is_empty() {
+                        Some("a gateway id cannot be empty")
+                    } else if value.chars().any(char::is_control) {
+                        Some("a gateway id cannot contain a newline or other control character")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        return Err(ParseError::BadId {
+                            part: part_text(),
+                            reason,
+                        });
+                    }
+                    None
                 }
                 _ => None,
             };

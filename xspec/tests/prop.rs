@@ -19,6 +19,11 @@ fn word() -> impl Strategy<Value = String> {
     "[a-z][a-z0-9_]{0,8}"
 }
 
+/// A gateway id: never empty.
+fn id() -> impl Strategy<Value = String> {
+    value().prop_filter("an id is not empty", |v| !v.is_empty())
+}
+
 fn transport() -> impl Strategy<Value = Option<String>> {
     prop_oneof![
         Just(None),
@@ -33,8 +38,8 @@ fn option_part() -> impl Strategy<Value = (String, String)> {
     prop_oneof![
         value().prop_map(|v| ("python".to_owned(), format!("python={v}"))),
         value().prop_map(|v| ("chdir".to_owned(), format!("chdir={v}"))),
-        value().prop_map(|v| ("id".to_owned(), format!("id={v}"))),
-        value().prop_map(|v| ("via".to_owned(), format!("via={v}"))),
+        id().prop_map(|v| ("id".to_owned(), format!("id={v}"))),
+        id().prop_map(|v| ("via".to_owned(), format!("via={v}"))),
         value().prop_map(|v| ("ssh_config".to_owned(), format!("ssh_config={v}"))),
         value().prop_map(|v| ("token_file".to_owned(), format!("token_file={v}"))),
         any::<i32>().prop_map(|n| ("nice".to_owned(), format!("nice={n}"))),

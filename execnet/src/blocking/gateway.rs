@@ -50,6 +50,25 @@ impl Gateway {
         block_on(self.inner.remote_exec(source)).map(Channel::from)
     }
 
+    /// Run [`RemoteCode`](crate::RemoteCode) in the worker: source compiled
+    /// under a file name, then optionally `function(channel, **kwargs)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet::{blocking::Gateway, to_value, RemoteCode};
+    ///
+    /// let gw = Gateway::open("popen")?;
+    /// let code = RemoteCode::new("def add(channel, a, b):\n    channel.send(a + b)\n")
+    ///     .call("add", [("a", to_value(&1)?), ("b", to_value(&2)?)]);
+    /// assert_eq!(gw.remote_exec_code(code)?.receive::<i64>()?, 3);
+    /// gw.exit()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remote_exec_code(&self, code: impl Into<crate::RemoteCode>) -> Result<Channel> {
+        block_on(self.inner.remote_exec_code(code)).map(Channel::from)
+    }
+
     /// A new channel, to send to the worker inside an item.
     pub fn new_channel(&self) -> Channel {
         Channel::from(self.inner.new_channel())

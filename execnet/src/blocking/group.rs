@@ -87,6 +87,12 @@ impl Group {
         block_on(self.inner.remote_exec(source)).map(MultiChannel::from)
     }
 
+    /// Run [`RemoteCode`](crate::RemoteCode) on every member; see
+    /// [`crate::Group::remote_exec_code`].
+    pub fn remote_exec_code(&self, code: impl Into<crate::RemoteCode>) -> Result<MultiChannel> {
+        block_on(self.inner.remote_exec_code(code)).map(MultiChannel::from)
+    }
+
     /// Exit every member, kill what has not stopped within `timeout`, reap
     /// everything; see [`crate::Group::terminate`].
     pub fn terminate(&self, timeout: Option<Duration>) {

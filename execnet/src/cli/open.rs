@@ -49,7 +49,11 @@ pub fn plan_or_report(mut specs: Vec<String>) -> Option<Vec<Planned>> {
 /// that the others keep theirs). Bad specs are `Err` with `(id, message)`
 /// for each.
 pub fn plan(specs: &[String]) -> Result<Vec<Planned>, Vec<(String, String)>> {
-    let parsed: Vec<_> = specs.iter().map(|text| XSpec::parse(text)).collect();
+    // Unknown keys are usage errors too: nothing opens when one spec has a typo.
+    let parsed: Vec<_> = specs
+        .iter()
+        .map(|text| XSpec::parse(text).and_then(|spec| spec.check_keys().map(|()| spec)))
+        .collect();
     let explicit: Vec<String> = parsed
         .iter()
         .filter_map(|s| s.as_ref().ok().and_then(|s| s.id().map(str::to_string)))

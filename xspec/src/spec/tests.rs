@@ -59,7 +59,7 @@ fn display_keeps_the_string() {
         "popen",
         "id=x",
         "ssh=-p 2222 host//python=python3//env:FOO=a=b",
-        "popen//zzz//aaa=1//id=",
+        "popen//zzz//aaa=1//bbb=",
         "chdir=/tmp/",
         "popen//chdir=/a///b",
         "socket=h:0",
@@ -300,4 +300,28 @@ fn serde_uses_the_spec_string() {
     assert_eq!(json, "\"ssh=h//id=x\"");
     assert_eq!(serde_json::from_str::<XSpec>(&json).unwrap(), spec);
     assert!(serde_json::from_str::<XSpec>("\"nice=x\"").is_err());
+}
+
+#[test]
+fn ids_are_not_empty_and_hold_no_control_characters() {
+    for (text, part) in [
+        ("popen//id=", "id="),
+        ("popen//id", "id"),
+        ("popen//id=a\nb", "id=a\nb"),
+        ("popen//via=", "via="),
+        ("socket=h:1//installvia=\t", "installvia=\t"),
+    ] {
+        match XSpec::parse(text) {
+            Err(ParseError::BadId { part: found, .. }) => assert_eq!(found, part, "{text:?}"),
+            other => panic!("{text:?}: expected BadId, got {other:?}"),
+        }
+    }
+    let err = XSpec::parse("popen//id=a\nb").unwrap_err().to_string();
+    assert!(err.contains("newline"), "{err}");
+    let mut spec = parse("popen//id=a");
+    assert!(spec.set_id("").is_err());
+    assert!(spec.set_id("x\ny").is_err());
+    assert!(spec.set_id("a//b").is_err());
+    assert_eq!(spec.id(), Some("a"));
+    assert!(XSpec::parse("popen//id=gw 0:é").is_ok());
 }
