@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use event_listener::Event;
-use execnet::{Options, XSpec};
+use execnet::{Options, RemoteCode, XSpec};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -123,6 +123,39 @@ impl NativeGateway {
         let gw = self.inner.clone();
         let source = source.to_owned();
         match wait_forever(py, async move { gw.remote_exec(&source).await })? {
+            Ok(ch) => Ok(Channel::new(ch, pygateway)),
+            Err(e) => Err(errors::from_engine(py, e)),
+        }
+    }
+
+    /// Run `source` compiled under `file_name` (tracebacks show that file's
+    /// lines) and then, if `call` is given, `call(channel, **kwargs)`
+    /// (execnet's `remote_exec(module)` and `remote_exec(function, **kw)`).
+    #[pyo3(signature = (source, file_name, call, kwargs, pygateway))]
+    fn remote_exec_code(
+        &self,
+        py: Python<'_>,
+        source: &str,
+        file_name: Option<String>,
+        call: Option<String>,
+        kwargs: &Bound<'_, PyDict>,
+        pygateway: Py<PyAny>,
+    ) -> PyResult<Channel> {
+        let mut code = RemoteCode::new(source);
+        if let Some(name) = file_name {
+            code = code.filename(name);
+        }
+        if let Some(function) = call {
+            let mut args = Vec::with_capacity(kwargs.len());
+            let mut size = 0;
+            for (key, value) in kwargs.iter() {
+                let key: String = key.extract()?;
+                args.push((key, convert::to_value(&value, &mut size)?));
+            }
+            code = code.call(function, args);
+        }
+        let gw = self.inner.clone();
+        match wait_forever(py, async move { gw.remote_exec_code(code).await })? {
             Ok(ch) => Ok(Channel::new(ch, pygateway)),
             Err(e) => Err(errors::from_engine(py, e)),
         }

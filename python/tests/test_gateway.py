@@ -142,3 +142,9 @@ def test_socket_gateway_new_remote_any_port(group):
     sock = execnet.SocketGateway.new_remote(gw, ("127.0.0.1", 0))
     assert sock.remote_exec("channel.send(6 * 7)").receive() == 42
     assert sock.remoteaddress.startswith("127.0.0.1:")
+
+
+def test_spec_typo_is_an_error_naming_the_key(group):
+    with pytest.raises(ValueError, match="chdri"):
+        group.makegateway("popen//chdri=/tmp")
+    assert len(group) == 0
