@@ -842,6 +842,17 @@ class TestBasics(WorkerTest):
         self.assertEqual(m[:2], ("ChannelCloseError", 1))
         self.assertIn("cannot explicitly close channel within remote_exec", m[2])
 
+    def test_send_int_fast_paths(self):
+        # the one- and two-byte varint paths of send() and the general
+        # encoder agree at every boundary
+        values = [-2**63, -8193, -8192, -8191, -65, -64, -1, 0, 63, 64, 127, 128,
+                  8191, 8192, 16383, 16384, 2**63 - 1]
+        w = self.start()
+        self.exec(w, 1, "for v in %r:\n    channel.send(v)\n" % (values,))
+        for v in values:
+            self.assertEqual(w.data(1), v)
+        w.expect("ChannelClose", 1)
+
     def test_main_thread_only(self):
         w = self.start(info={"id": "gw0", "execmodel": "main_thread_only"})
         src = ("import threading\n"

@@ -439,6 +439,7 @@ class Channel:
         hdr = B_DATA + _varint(id)
         self._hdr = hdr
         self._pfx_int = _p32(len(hdr) + 2) + hdr
+        self._pfx_int2 = _p32(len(hdr) + 3) + hdr
         self._wref = _weakref(self)
 
     def __repr__(self):
@@ -545,6 +546,11 @@ class Channel:
         t = type(item)
         if t is int and -64 <= item < 64:
             frame = self._pfx_int + _SMALL[item + 64]
+            cost = len(frame) - 4
+        elif t is int and -8192 <= item < 8192:
+            # a two-byte zigzag varint, without the general encoder
+            z = (item << 1) ^ (item >> 63)
+            frame = self._pfx_int2 + bytes((V_INT, (z & 127) | 128, z >> 7))
             cost = len(frame) - 4
         elif t is str or t is bytes:
             if t is str:

@@ -17,7 +17,8 @@ class RemoteError(Exception):
     """An exception of the remote side, carrying its formatted traceback."""
 
     def __init__(self, formatted):
-        super().__init__()
+        # in args too, so that it pickles (a process pool passing it on)
+        super().__init__(formatted)
         self.formatted = formatted
 
     def __str__(self):

@@ -12,7 +12,7 @@ use pyo3::types::PyType;
 
 use crate::convert;
 use crate::errors;
-use crate::wait::{wait, wait_forever};
+use crate::wait::{wait, wait_forever, wait_released};
 
 /// Items at least this large are encoded and written with the GIL released.
 const BULK: usize = 64 * 1024;
@@ -161,7 +161,7 @@ impl Channel {
         let ch = self.inner.clone();
         let fut = async move { ch.send_value(value).await };
         let sent = if size >= BULK {
-            py.detach(|| futures_lite::future::block_on(fut))
+            wait_released(py, fut)?
         } else {
             wait_forever(py, fut)?
         };

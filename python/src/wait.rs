@@ -69,19 +69,53 @@ where
     F: Future + Send,
     F::Output: Send,
 {
+    wait_inner(py, fut, timeout, true)
+}
+
+/// [`wait_forever`] for work worth doing without the GIL (encoding and
+/// writing a bulk item): the first poll already runs with the GIL released.
+pub(crate) fn wait_released<F>(py: Python<'_>, fut: F) -> PyResult<F::Output>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    match wait_inner(py, fut, None, false)? {
+        Some(out) => Ok(out),
+        None => unreachable_timeout(),
+    }
+}
+
+/// `eager`: poll once with the GIL held before releasing it.
+fn wait_inner<F>(
+    py: Python<'_>,
+    fut: F,
+    timeout: Option<Duration>,
+    eager: bool,
+) -> PyResult<Option<F::Output>>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
     let mut fut = Box::pin(fut);
     let waker = WAKER.with(Waker::clone);
-    let mut cx = Context::from_waker(&waker);
-    if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
-        return Ok(Some(out));
+    if eager {
+        let mut cx = Context::from_waker(&waker);
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return Ok(Some(out));
+        }
     }
     let deadline = timeout.map(|t| Instant::now() + t);
-    if deadline.is_some_and(|d| d <= Instant::now()) {
+    if eager && deadline.is_some_and(|d| d <= Instant::now()) {
         return Ok(None);
     }
     let check_signals = is_main_thread(py);
     py.detach(move || {
         let mut cx = Context::from_waker(&waker);
+        if !eager {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return Ok(Some(out));
+            }
+        }
         let mut next_check = Instant::now() + SIGNAL_SLICE;
         loop {
             let now = Instant::now();

@@ -271,3 +271,15 @@ def test_getremoteerror_after_worker_death_is_eof(gw):
     with pytest.raises(EOFError):
         ch.receive(timeout=20)
     assert isinstance(ch._getremoteerror(), EOFError) or ch._getremoteerror() is None
+
+
+def test_remote_error_pickles(gw):
+    import pickle
+
+    ch = gw.remote_exec("raise ValueError('pickled')")
+    with pytest.raises(execnet.RemoteError) as info:
+        ch.receive()
+    back = pickle.loads(pickle.dumps(info.value))
+    assert isinstance(back, execnet.RemoteError)
+    assert back.formatted == info.value.formatted
+    assert "ValueError: pickled" in repr(back)

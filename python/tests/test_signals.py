@@ -16,6 +16,11 @@ BLOCKERS = {
     "receive_timeout": "ch = gw.remote_exec('channel.receive()')\nready(gw)\nch.receive(timeout=60)",
     "waitclose": "ch = gw.remote_exec('channel.receive()')\nready(gw)\nch.waitclose()",
     "join": "ready(gw)\ngw.join()",
+    # blocked on credit: the remote code takes no items
+    "send_bulk": (
+        "ch = gw.remote_exec('import time; time.sleep(60)')\nready(gw)\n"
+        "while True: ch.send(b'x' * (1 << 20))"
+    ),
     "iteration": "ch = gw.remote_exec('channel.receive()')\nready(gw)\nfor x in ch: pass",
     # a worker that cannot finish its exit (stopped): terminate waits
     "terminate": (
