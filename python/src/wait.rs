@@ -23,6 +23,9 @@ use pyo3::prelude::*;
 /// How often the main thread looks at pending signals while it waits.
 const SIGNAL_SLICE: Duration = Duration::from_millis(40);
 
+/// How often a wait looks again (yielding the CPU in between) before it parks.
+const SPINS: u32 = 8;
+
 struct Unpark(Thread);
 
 impl Wake for Unpark {
@@ -112,6 +115,14 @@ where
     py.detach(move || {
         let mut cx = Context::from_waker(&waker);
         if !eager {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return Ok(Some(out));
+            }
+        }
+        // A reply or the next item of a stream is often microseconds away:
+        // look again a few times before paying for a sleep and a wake-up.
+        for _ in 0..SPINS {
+            thread::yield_now();
             if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
                 return Ok(Some(out));
             }
