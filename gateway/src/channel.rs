@@ -337,6 +337,30 @@ impl Channel {
         }
     }
 
+    /// How the channel ended, without waiting (also while a callback still
+    /// runs, e.g. from inside it at the endmarker): `Some(Error::Remote)` if
+    /// the other end raised (reported once, shared with `receive` and
+    /// `wait_close`), `Some(Error::ConnectionLost)` if the connection died
+    /// first, `None` while it is open or when it ended cleanly. execnet's
+    /// `channel._getremoteerror()`.
+    pub fn end_error(&self) -> Option<Error> {
+        let shared = self.inner.gateway.shared();
+        let mut st = shared.lock();
+        let id = self.inner.id;
+        if !st.session.is_closed(id) {
+            return None;
+        }
+        if let Some(text) = st.session.take_remote_error(id) {
+            return Some(Error::Remote(RemoteError::new(text)));
+        }
+        match st.session.lost_reason() {
+            Some(reason) if !st.session.is_terminating() && !st.session.is_remote_closed(id) => {
+                Some(Error::ConnectionLost(reason.to_string()))
+            }
+            _ => None,
+        }
+    }
+
     /// Deliver every item (those already queued first) to `callback`, on a
     /// library thread; afterwards `receive` fails with `Error::CallbackSet`.
     /// `endmarker`, if given, is delivered once when the channel ends

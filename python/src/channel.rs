@@ -246,18 +246,9 @@ impl Channel {
     /// The remote error (or `EOFError` for a lost connection) this channel
     /// ended with, once; None while it is open or when it ended cleanly.
     fn _getremoteerror(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        if !self.inner.is_closed() {
-            return Ok(py.None());
-        }
-        let ch = self.inner.clone();
-        let got = wait(
-            py,
-            async move { ch.wait_close(None).await },
-            Some(Duration::ZERO),
-        )?;
-        match got {
-            Some(Err(Error::Remote(e))) => errors::remote_error_value(py, e.formatted()),
-            Some(Err(Error::ConnectionLost(reason))) => Ok(py
+        match self.inner.end_error() {
+            Some(Error::Remote(e)) => errors::remote_error_value(py, e.formatted()),
+            Some(Error::ConnectionLost(reason)) => Ok(py
                 .get_type::<pyo3::exceptions::PyEOFError>()
                 .call1((reason,))?
                 .unbind()),

@@ -248,29 +248,49 @@ def test_reconfigure_is_accepted(gw):
     assert ch.receive() == "s"
 
 
-def test_getremoteerror(gw):
-    ch = gw.remote_exec("raise RuntimeError('x')")
-    got = []
-    ch.setcallback(got.append, endmarker="END")
-    ch.waitclose(10) if False else None
-    deadline = time.monotonic() + 10
-    while not ch.isclosed() and time.monotonic() < deadline:
-        time.sleep(0.01)
-    err = ch._getremoteerror()
+def test_getremoteerror_from_the_endmarker_callback(gw):
+    """pytest-xdist's pattern: at the endmarker, ask how the channel ended."""
+    ch = gw.remote_exec("channel.send(1)\nraise RuntimeError('x')")
+    seen = []
+    done = threading.Event()
+
+    def cb(item):
+        if item == "END":
+            seen.append(ch._getremoteerror())
+            done.set()
+
+    ch.setcallback(cb, endmarker="END")
+    assert done.wait(20)
+    err = seen[0]
     assert isinstance(err, execnet.RemoteError)
     assert "RuntimeError: x" in err.formatted
+    assert ch._getremoteerror() is None  # reported once
+    ch.waitclose(10)
+
+
+def test_getremoteerror_clean_end_and_open(gw):
+    ch = gw.remote_exec("channel.receive()")
     assert ch._getremoteerror() is None
-    ok = gw.remote_exec("pass")
-    ok.waitclose(10)
-    assert ok._getremoteerror() is None
+    ch.send(None)
+    ch.waitclose(10)
+    assert ch._getremoteerror() is None
 
 
-def test_getremoteerror_after_worker_death_is_eof(gw):
-    ch = gw.remote_exec("import os\nchannel.receive()\nos._exit(3)")
-    ch.send(1)
-    with pytest.raises(EOFError):
-        ch.receive(timeout=20)
-    assert isinstance(ch._getremoteerror(), EOFError) or ch._getremoteerror() is None
+def test_getremoteerror_after_worker_death_is_an_eof_error(gw):
+    ch = gw.remote_exec("import os\nchannel.send(1)\nchannel.receive()\nos._exit(3)")
+    seen = []
+    done = threading.Event()
+
+    def cb(item):
+        if item == "END":
+            seen.append(ch._getremoteerror())
+            done.set()
+        elif item == 1:
+            ch.send("die")
+
+    ch.setcallback(cb, endmarker="END")
+    assert done.wait(20)
+    assert isinstance(seen[0], EOFError)
 
 
 def test_remote_error_pickles(gw):
