@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-/usr/bin/python3}"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 REPEATS="${REPEATS:-5}"
 VENV=bench/.venv
 
@@ -82,6 +83,6 @@ fi
 version=$(EXECNET_RS=0 "$VENV/bin/python" -c 'import execnet; print(execnet.__version__)')
 pyver=$("$PYTHON" -c 'import platform; print(platform.python_version())')
 "$PYTHON" bench/report.py "$out/ours.json" "$out/execnet.json" \
-    "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians." \
+    "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians. Load average (1/5/15 min) at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") ($(nproc) CPUs); other work on the machine moves both columns." \
     "${ssh_files[@]}" "${py_files[@]}"
 cat bench/RESULTS.md
