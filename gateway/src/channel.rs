@@ -105,6 +105,15 @@ impl PartialEq for Channel {
 
 impl Eq for Channel {}
 
+/// A failed encoding: a Rust value that would not convert is a data-format
+/// error, as it always was; the rest cannot be sent.
+fn encode_error(e: EncodeError) -> Error {
+    match e {
+        EncodeError::Value(e) => Error::Value(e),
+        e => Error::Encode(e),
+    }
+}
+
 pub(crate) fn session_error(e: SessionError, channel: u32) -> Error {
     match e {
         SessionError::SendClosed(id) => Error::SendClosed(id),
@@ -169,10 +178,16 @@ impl Channel {
     /// The item is encoded straight from `T` (as its [`Value`] would be);
     /// channels inside it must be of this gateway.
     pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
-        let item = Item::encode(item).map_err(|e| match e {
-            EncodeError::Value(e) => Error::Value(e),
-            e => Error::Encode(e),
-        })?;
+        let item = Item::encode(item).map_err(encode_error)?;
+        self.send_item(item).await
+    }
+
+    /// [`Channel::send`] for an item that is already a [`Value`]: no serde
+    /// pass over it (bindings that build `Value`s themselves, such as the
+    /// Python package, send their data this way; a long `bytes` or `str`
+    /// moves into the item without a copy).
+    pub async fn send_value(&self, value: Value) -> Result<()> {
+        let item = Item::try_from(value).map_err(encode_error)?;
         self.send_item(item).await
     }
 
@@ -262,6 +277,15 @@ impl Channel {
     pub async fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
         let item = self.receive_item(Some(timeout)).await?;
         Ok(item.into_decoded()?)
+    }
+
+    /// [`Channel::receive`] (or, with a timeout, [`Channel::receive_timeout`])
+    /// giving the item as the [`Value`] it holds, built straight from its
+    /// bytes within [`Item::value_budget`] (`Error::Value(OverBudget)`
+    /// beyond it, see [`Channel::receive`]).
+    pub async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+        let item = self.receive_item(timeout).await?;
+        Ok(item.into_value()?)
     }
 
     /// The next item in its wire form, undecoded (`timeout`: as
@@ -383,6 +407,30 @@ impl Channel {
             if !wait_until(listener, deadline).await {
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
+        }
+    }
+
+    /// How the channel ended, without waiting (also while a callback still
+    /// runs, e.g. from inside it at the endmarker): `Some(Error::Remote)` if
+    /// the other end raised (reported once, shared with `receive` and
+    /// `wait_close`), `Some(Error::ConnectionLost)` if the connection died
+    /// first, `None` while it is open or when it ended cleanly. execnet's
+    /// `channel._getremoteerror()`.
+    pub fn end_error(&self) -> Option<Error> {
+        let shared = self.inner.gateway.shared();
+        let mut st = shared.lock();
+        let id = self.inner.id;
+        if !st.session.is_closed(id) {
+            return None;
+        }
+        if let Some(text) = st.session.take_remote_error(id) {
+            return Some(Error::Remote(RemoteError::new(text)));
+        }
+        match st.session.lost_reason() {
+            Some(reason) if !st.session.is_terminating() && !st.session.is_remote_closed(id) => {
+                Some(Error::ConnectionLost(reason.to_string()))
+            }
+            _ => None,
         }
     }
 

@@ -364,8 +364,26 @@ impl<'de> serde::Deserialize<'de> for Item {
 impl TryFrom<Value> for Item {
     type Error = EncodeError;
 
-    fn try_from(value: Value) -> Result<Item, EncodeError> {
-        Item::from_value(&value)
+    /// As [`Item::from_value`]; a long `bytes` or `str` moves its buffer into
+    /// the item instead of copying it.
+    fn try_from(mut value: Value) -> Result<Item, EncodeError> {
+        let limit = crate::DEFAULT_MAX_FRAME as usize;
+        let payload = match &mut value {
+            Value::Bytes(b) if b.len() > PAYLOAD_MIN && b.len() < limit => {
+                Some((tag::BYTES, std::mem::take(b)))
+            }
+            Value::Str(s) if s.len() > PAYLOAD_MIN && s.len() < limit => {
+                Some((tag::STR, std::mem::take(s).into_bytes()))
+            }
+            _ => None,
+        };
+        match payload {
+            Some((t, payload)) => Ok(Item {
+                form: Form::Payload(t, payload),
+                channels: Vec::new(),
+            }),
+            None => Item::from_value(&value),
+        }
     }
 }
 
@@ -617,6 +635,8 @@ mod tests {
             assert_eq!(*item.encoded(), encoded[..]);
             let by_ref = item.to_value().expect("decodes");
             assert_eq!(item.clone().into_value().expect("decodes"), by_ref);
+            // Made from the Value, the item is the same, its buffer moved.
+            assert_eq!(Item::try_from(by_ref.clone()).as_ref(), Ok(&item));
             if t == tag::STR {
                 assert_eq!(item.into_decoded::<String>().expect("a str"), text);
             } else {
