@@ -438,6 +438,11 @@ impl Channel {
     /// library thread; afterwards `receive` fails with `Error::CallbackSet`.
     /// `endmarker`, if given, is delivered once when the channel ends
     /// (closed, errored, or connection lost).
+    ///
+    /// Items arrive as [`Value`]s, each within its budget (see
+    /// [`Channel::receive`]); an item that would take more ends the
+    /// deliveries as a panicking callback does: the channel is closed with
+    /// an error naming the cause, and the endmarker follows.
     pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
     where
         F: FnMut(Value) + Send + 'static,

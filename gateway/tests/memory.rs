@@ -210,3 +210,23 @@ fn a_frame_of_nones_costs_its_bytes() {
     );
     block_on(gw.exit()).expect("exit");
 }
+
+/// A callback takes Values: an item over its Value budget ends the
+/// deliveries as a panicking callback would (the channel is closed with the
+/// cause), and the endmarker still comes; nothing is built past the budget.
+#[test]
+fn a_callback_refuses_an_item_over_the_value_budget() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = block_on(Gateway::open("popen")).expect("opens");
+    let ch = block_on(
+        gw.remote_exec("channel.send(1)\nchannel.send([None] * (4 << 20))\nchannel.send(2)"),
+    )
+    .expect("exec");
+    let (tx, rx) = std::sync::mpsc::channel();
+    ch.set_callback(move |v| drop(tx.send(v)), Some(Value::from("END")))
+        .expect("callback");
+    let got: Vec<Value> = rx.iter().take(2).collect();
+    assert_eq!(got, [Value::from(1), Value::from("END")]);
+    block_on(ch.wait_close(Some(Duration::from_secs(20)))).expect("closed here");
+    block_on(gw.exit()).expect("exit");
+}
