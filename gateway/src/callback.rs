@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use event_listener::Event;
 use execnet_proto::Recv;
-use execnet_wire::Value;
+use execnet_wire::{Item, Value};
 
 use crate::channel::{attach_channels, Channel};
 use crate::driver::Wakeups;
@@ -22,6 +22,11 @@ impl Channel {
     /// delivered: [`Channel::wait_close`] reports it. A callback that panics
     /// closes the channel with an error, as a raising callback does in
     /// execnet.
+    ///
+    /// Items arrive as [`Value`]s, each within its budget (see
+    /// [`Channel::receive`]); an item that would take more ends the
+    /// deliveries as a panicking callback does: the channel is closed with
+    /// an error naming the cause, and the endmarker follows.
     ///
     /// # Examples
     ///
@@ -87,32 +92,33 @@ fn run_callback<F>(
         id,
         event: event.clone(),
     };
+    // As execnet does when a callback raises: close the channel with the
+    // error, and deliver nothing more.
+    let give_up = |why: &str| {
+        let w = {
+            let mut st = driver.lock();
+            let _ = st.session.close(id, Some(why));
+            st.take_wakeups()
+        };
+        driver.wake(w);
+    };
     let mut deliver = |value: Value| -> bool {
         let call = std::panic::AssertUnwindSafe(|| callback(value));
         if std::panic::catch_unwind(call).is_ok() {
             return true;
         }
-        // As execnet does when a callback raises: close the channel with
-        // the error, and deliver nothing more.
-        let w = {
-            let mut st = driver.lock();
-            let _ = st
-                .session
-                .close(id, Some("the receiving callback panicked"));
-            st.take_wakeups()
-        };
-        driver.wake(w);
+        give_up("the receiving callback panicked");
         false
     };
     loop {
-        let (next, wakeups): (Option<Value>, Wakeups) = {
+        let (next, wakeups): (Option<Item>, Wakeups) = {
             let mut st = driver.lock();
             match st.session.recv(id) {
-                Recv::Item(mut value) => {
+                Recv::Item(mut item) => {
                     let mut reg = None;
-                    attach_channels(&gateway, &mut st, &mut reg, &mut value);
+                    attach_channels(&gateway, &mut st, &mut reg, &mut item);
                     drop(reg);
-                    (Some(value), st.take_wakeups())
+                    (Some(item), st.take_wakeups())
                 }
                 Recv::Empty => {
                     let listener = event.listen();
@@ -130,11 +136,17 @@ fn run_callback<F>(
             }
         };
         driver.wake(wakeups);
-        match next {
-            Some(value) => {
+        match next.map(Item::into_value) {
+            Some(Ok(value)) => {
                 if !deliver(value) {
                     return;
                 }
+            }
+            // A callback takes Values; one this large cannot be made (a
+            // peer could make a small frame expand 30-fold).
+            Some(Err(e)) => {
+                give_up(&format!("the receiving callback cannot take an item: {e}"));
+                break;
             }
             None => break,
         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
 use execnet_proto::{Recv, SendOutcome};
-use execnet_wire::{from_value, to_value, Value};
+use execnet_wire::{ChannelRef, EncodeError, Item, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -106,6 +106,15 @@ impl PartialEq for Channel {
 }
 
 impl Eq for Channel {}
+
+/// A failed encoding: a Rust value that would not convert is a data-format
+/// error, as it always was; the rest cannot be sent.
+fn encode_error(e: EncodeError) -> Error {
+    match e {
+        EncodeError::Value(e) => Error::Value(e),
+        e => Error::Encode(e),
+    }
+}
 
 impl Channel {
     pub(crate) fn from_inner(inner: Arc<ChannelInner>) -> Self {
@@ -215,25 +224,70 @@ impl Channel {
     /// # gw.exit().await?;
     /// # Ok::<_, execnet::Error>(()) }).unwrap();
     /// ```
+    ///
+    /// The item is encoded straight from `T` (as its [`Value`] would be);
+    /// channels inside it must be of this gateway.
     pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
-        let value = to_value(item)?;
-        self.send_value(value).await
+        let item = Item::encode(item).map_err(encode_error)?;
+        self.send_item(item).await
     }
 
-    pub(crate) async fn send_value(&self, mut value: Value) -> Result<()> {
+    /// [`Channel::send`] for an item that is already a [`Value`]: no serde
+    /// pass over it (bindings that build `Value`s themselves, such as the
+    /// Python package, send their data this way; a long `bytes` or `str`
+    /// moves into the item without a copy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::Value;
+    ///
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(type(channel.receive()).__name__)").await?;
+    /// ch.send_value(Value::FrozenSet(vec![Value::Int(1.into())])).await?;
+    /// assert_eq!(ch.receive::<String>().await?, "frozenset");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub async fn send_value(&self, value: Value) -> Result<()> {
+        let item = Item::try_from(value).map_err(encode_error)?;
+        self.send_item(item).await
+    }
+
+    /// Send an item already in wire form (see [`Item::encode`]); waits
+    /// while the other end's window is full. Channels inside it must be of
+    /// this gateway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::Item;
+    ///
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(len(channel.receive()))").await?;
+    /// ch.send_item(Item::bytes(b"four")).await?;
+    /// assert_eq!(ch.receive::<usize>().await?, 4);
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub async fn send_item(&self, mut item: Item) -> Result<()> {
         let driver = self.inner.gateway.driver();
-        self.check_channels(&mut value)?;
+        self.check_channels(&item)?;
         loop {
             let listener = {
                 let mut st = driver.lock();
-                match st.session.send(self.inner.id, value)? {
+                match st.session.send(self.inner.id, item)? {
                     SendOutcome::Sent => {
                         let w = st.take_wakeups();
                         drop(st);
                         driver.wake(w);
                         return Ok(());
                     }
-                    SendOutcome::Blocked(v) => value = v,
+                    SendOutcome::Blocked(back) => item = back,
                 }
                 self.inner.event.listen()
             };
@@ -242,17 +296,19 @@ impl Channel {
     }
 
     /// Channel values inside an outgoing item must be of this gateway.
-    fn check_channels(&self, value: &mut Value) -> Result<()> {
+    fn check_channels(&self, item: &Item) -> Result<()> {
         let driver = self.inner.gateway.driver();
         let mut bad = None;
         let mut unknown = Vec::new();
-        value.visit_channels_mut(&mut |c| match c.attachment() {
-            Some(a) => match a.clone().downcast::<ChannelInner>() {
-                Ok(inner) if inner.gateway.same(&self.inner.gateway) => {}
-                _ => bad = Some(c.id()),
-            },
-            None => unknown.push(c.id()),
-        });
+        for c in item.channels() {
+            match c.attachment() {
+                Some(a) => match a.clone().downcast::<ChannelInner>() {
+                    Ok(inner) if inner.gateway.same(&self.inner.gateway) => {}
+                    _ => bad = Some(c.id()),
+                },
+                None => unknown.push(c.id()),
+            }
+        }
         if let Some(id) = bad {
             return Err(Error::ForeignChannel(id));
         }
@@ -267,6 +323,15 @@ impl Channel {
 
     /// Receive the next item; waits for it. `Error::Closed` at end of
     /// channel, `Error::Remote` (once) if the other end raised.
+    ///
+    /// The item is decoded straight into `T` from the bytes that arrived
+    /// (leniently, as [`from_value`](crate::from_value) would convert its
+    /// [`Value`]), so it costs what `T` costs. A `T` that is or holds a
+    /// [`Value`] gets a budget: the larger of 64 MiB and four times the
+    /// item's size on the wire ([`Item::value_budget`]); an item that would
+    /// take more as a `Value` is `Error::Value(ValueError::OverBudget)`
+    /// (and is consumed), since a peer could otherwise make a small frame
+    /// expand 30-fold.
     ///
     /// # Examples
     ///
@@ -285,8 +350,8 @@ impl Channel {
     /// # Ok::<_, execnet::Error>(()) }).unwrap();
     /// ```
     pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = self.receive_value(None).await?;
-        Ok(from_value(value)?)
+        let item = self.receive_item(None).await?;
+        Ok(item.into_decoded()?)
     }
 
     /// [`Channel::receive`], giving up with `Error::Timeout` after `timeout`
@@ -309,25 +374,69 @@ impl Channel {
     /// # Ok::<_, execnet::Error>(()) }).unwrap();
     /// ```
     pub async fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
-        let value = self.receive_value(Some(timeout)).await?;
-        Ok(from_value(value)?)
+        let item = self.receive_item(Some(timeout)).await?;
+        Ok(item.into_decoded()?)
     }
 
-    pub(crate) async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+    /// [`Channel::receive`] (or, with a timeout, [`Channel::receive_timeout`])
+    /// giving the item as the [`Value`] it holds, built straight from its
+    /// bytes within [`Item::value_budget`] (`Error::Value(OverBudget)`
+    /// beyond it, see [`Channel::receive`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send({1: 'a', (2, 3): frozenset()})").await?;
+    /// let value = ch.receive_value(None).await?;
+    /// assert_eq!(value.repr(), "{1: 'a', (2, 3): frozenset()}");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+        let item = self.receive_item(timeout).await?;
+        Ok(item.into_value()?)
+    }
+
+    /// The next item in its wire form, undecoded (`timeout`: as
+    /// [`Channel::receive_timeout`]), with this gateway's handles attached to
+    /// the channels inside it: decode it later, elsewhere, or with a budget
+    /// of your own for a [`Value`] ([`Item::into_decoded_with_budget`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::Value;
+    ///
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send([None] * 3000000)").await?;
+    /// let item = ch.receive_item(None).await?;
+    /// assert!(item.len() < 4 << 20); // 3 million Nones are 3 MB on the wire
+    /// // As Values they take 96 MB, over the default budget: allow 128 MiB.
+    /// let value: Value = item.into_decoded_with_budget(128 << 20)?;
+    /// assert_eq!(value.type_name(), "list");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub async fn receive_item(&self, timeout: Option<Duration>) -> Result<Item> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = match self.try_receive()? {
-                Some(value) => return Ok(value),
+                Some(item) => return Ok(item),
                 None => self.inner.event.listen(),
             };
             // Check again: the item may have come between try and listen.
-            if let Some(value) = self.try_receive()? {
-                return Ok(value);
+            if let Some(item) = self.try_receive()? {
+                return Ok(item);
             }
             if !wait_until(listener, deadline).await {
                 // One last look, so an item that raced the timer is not missed.
-                if let Some(value) = self.try_receive()? {
-                    return Ok(value);
+                if let Some(item) = self.try_receive()? {
+                    return Ok(item);
                 }
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
@@ -336,7 +445,7 @@ impl Channel {
 
     /// Take an item if one is there; refused while a callback owns the
     /// items.
-    pub(crate) fn try_receive(&self) -> Result<Option<Value>> {
+    pub(crate) fn try_receive(&self) -> Result<Option<Item>> {
         if self.inner.has_callback.load(Ordering::Acquire) {
             return Err(Error::CallbackSet(self.inner.id));
         }
@@ -345,9 +454,9 @@ impl Channel {
         let mut st = driver.lock();
         let mut reg = None;
         let result = match st.session.recv(self.inner.id) {
-            Recv::Item(mut value) => {
-                attach_channels(gateway, &mut st, &mut reg, &mut value);
-                Ok(Some(value))
+            Recv::Item(mut item) => {
+                attach_channels(gateway, &mut st, &mut reg, &mut item);
+                Ok(Some(item))
             }
             Recv::Empty => Ok(None),
             Recv::Eof => Err(Error::Closed),
@@ -476,6 +585,48 @@ impl Channel {
         }
     }
 
+    /// How the channel ended, without waiting (also while a callback still
+    /// runs, e.g. from inside it at the endmarker): `Some(Error::Remote)` if
+    /// the other end raised (reported once, shared with `receive` and
+    /// `wait_close`), `Some(Error::ConnectionLost)` (or
+    /// `Some(Error::PeerMisbehaved)`) if the connection died first, `None`
+    /// while it is open or when it ended cleanly. execnet's
+    /// `channel._getremoteerror()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("raise RuntimeError('late')").await?;
+    /// ch.wait_close(None).await.unwrap_err(); // reports the error once...
+    /// assert!(ch.end_error().is_none()); // ...so it is not reported again
+    /// let ch = gw.remote_exec("raise RuntimeError('early')").await?;
+    /// while !ch.is_closed() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(10));
+    /// }
+    /// assert!(ch.end_error().is_some_and(|e| e.to_string().contains("early")));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub fn end_error(&self) -> Option<Error> {
+        let mut st = self.inner.gateway.driver().lock();
+        let id = self.inner.id;
+        if !st.session.is_closed(id) {
+            return None;
+        }
+        if let Some(text) = st.session.take_remote_error(id) {
+            return Some(Error::Remote(RemoteError::new(text)));
+        }
+        match st.session.loss() {
+            Some(loss) if !st.session.is_terminating() && !st.session.is_remote_closed(id) => {
+                Some(loss.clone().into())
+            }
+            _ => None,
+        }
+    }
+
     /// A reader of the channel's items as one byte stream (execnet's
     /// `makefile('r')`): `Bytes` items are read as they are, `Str` items as
     /// UTF-8; end-of-channel is end-of-file.
@@ -549,48 +700,48 @@ pub(crate) fn attach_channels<'g>(
     gateway: &'g Gateway,
     st: &mut State,
     reg: &mut Option<MutexGuard<'g, Entries>>,
-    value: &mut Value,
+    item: &mut Item,
 ) {
-    value.visit_channels_mut(&mut |c| {
+    for c in item.channels_mut() {
         let reg = reg.get_or_insert_with(|| gateway.registry().lock());
         let handle = Channel::attach_registered(gateway, st, reg, c.id());
         let attachment: Arc<dyn Any + Send + Sync> = handle.inner.clone();
-        *c = execnet_wire::ChannelRef::new(c.id()).with_attachment(attachment);
-    });
+        c.set_attachment(Some(attachment));
+    }
 }
 
 impl Serialize for Channel {
+    /// As a [`ChannelRef`] carrying this handle: `send` makes it a channel
+    /// of the same gateway at the other end; other formats write the id
+    /// (and keep nothing alive).
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let attachment: Arc<dyn Any + Send + Sync> = self.inner.clone();
-        execnet_wire::stash_channel_attachment(attachment);
-        serializer.serialize_newtype_struct(execnet_wire::CHANNEL_NEWTYPE_NAME, &self.inner.id)
+        let handle: Arc<dyn Any + Send + Sync> = self.inner.clone();
+        ChannelRef::new(self.inner.id)
+            .with_attachment(handle)
+            .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Channel {
+    /// From a received item (`receive`, `from_value` of a received
+    /// [`Value`]): the live handle of the channel with that id.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Channel;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a channel")
-            }
-            fn visit_newtype_struct<D: Deserializer<'de>>(
-                self,
-                deserializer: D,
-            ) -> std::result::Result<Channel, D::Error> {
-                let id = u32::deserialize(deserializer)?;
-                let attachment = execnet_wire::take_channel_attachment().ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "channel {id} arrived without a gateway (deserialize channels with execnet's from_value)"
-                    ))
-                })?;
-                let inner = attachment.downcast::<ChannelInner>().map_err(|_| {
-                    serde::de::Error::custom(format!("channel {id} is not an execnet channel"))
-                })?;
-                Ok(Channel::from_inner(inner))
-            }
+        let channel = ChannelRef::deserialize(deserializer)?;
+        let id = channel.id();
+        let attachment = channel.attachment().cloned().ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "channel {id} arrived without a gateway (receive channels from a channel, or convert the Value it came in)"
+            ))
+        })?;
+        let inner = attachment.downcast::<ChannelInner>().map_err(|_| {
+            serde::de::Error::custom(format!("channel {id} is not an execnet channel"))
+        })?;
+        if inner.id != id {
+            return Err(serde::de::Error::custom(format!(
+                "channel {id} came with the handle of channel {}",
+                inner.id
+            )));
         }
-        deserializer.deserialize_newtype_struct(execnet_wire::CHANNEL_NEWTYPE_NAME, Visit)
+        Ok(Channel::from_inner(inner))
     }
 }

@@ -56,7 +56,7 @@ pub use error::{Error, RemoteError, Result};
 pub use execnet_proto::PeerMisbehaved;
 pub use execnet_transport as transport;
 pub use execnet_transport::{Step, Transport};
-pub use execnet_wire::{from_value, to_value, Value};
+pub use execnet_wire::{from_value, to_value, Item, Value};
 pub use execnet_xspec::XSpec;
 pub use gateway::{Gateway, Options, RInfo, RemoteStatus};
 #[cfg(feature = "socket")]

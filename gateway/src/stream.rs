@@ -5,7 +5,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use execnet_proto::SendOutcome;
-use execnet_wire::Value;
+use execnet_wire::{Item, Value};
 use futures_core::Stream;
 
 use crate::channel::Channel;
@@ -17,7 +17,7 @@ impl Stream for Channel {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             match self.try_receive() {
-                Ok(Some(value)) => return Poll::Ready(Some(Ok(value))),
+                Ok(Some(item)) => return Poll::Ready(Some(item.into_value().map_err(Error::from))),
                 Ok(None) => {}
                 Err(Error::Closed) => return Poll::Ready(None),
                 Err(e) => return Poll::Ready(Some(Err(e))),
@@ -44,15 +44,25 @@ impl futures_io::AsyncRead for Channel {
                 return Poll::Ready(Ok(n));
             }
             match self.try_receive() {
-                Ok(Some(value)) => {
-                    let bytes = match value {
-                        Value::Bytes(b) => b,
-                        Value::Str(s) => s.into_bytes(),
-                        other => {
-                            return Poll::Ready(Err(std::io::Error::new(
-                                std::io::ErrorKind::InvalidData,
-                                format!("channel item is {}, not bytes or str", other.type_name()),
-                            )))
+                Ok(Some(item)) => {
+                    let value = item
+                        .into_value()
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                    let bytes = match value.into_bytes() {
+                        Ok(b) => b,
+                        Err(other) => {
+                            other
+                                .into_string()
+                                .map(String::into_bytes)
+                                .map_err(|other| {
+                                    std::io::Error::new(
+                                        std::io::ErrorKind::InvalidData,
+                                        format!(
+                                            "channel item is {}, not bytes or str",
+                                            other.type_name()
+                                        ),
+                                    )
+                                })?
                         }
                     };
                     self.read_buf = bytes;
@@ -80,7 +90,7 @@ impl futures_io::AsyncWrite for Channel {
             let driver = self.inner.gateway.driver().clone();
             let outcome = {
                 let mut st = driver.lock();
-                let r = st.session.send(self.inner.id, Value::Bytes(buf.to_vec()));
+                let r = st.session.send(self.inner.id, Item::bytes(buf));
                 (r, st.take_wakeups())
             };
             driver.wake(outcome.1);

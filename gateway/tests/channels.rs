@@ -6,7 +6,7 @@ use std::time::Duration;
 
 mod support;
 
-use execnet_gateway::{Error, Gateway, Options, Value, XSpec};
+use execnet_gateway::{Channel, Error, Gateway, Options, Value, XSpec};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use support::open;
@@ -249,4 +249,61 @@ fn max_frame_bounds_the_items_the_worker_sends() {
         assert!(refusal.contains("at most 1048576"), "{refusal}");
         gw.exit().await.expect("exit");
     });
+}
+
+/// Serializing a channel with another format (here JSON) writes its id and
+/// keeps nothing: once its handles are dropped, its gateway goes away (the
+/// worker exits), and a channel deserialized elsewhere is an error, never
+/// the handle of some other channel.
+#[test]
+fn a_channel_serialized_with_serde_json_keeps_nothing_alive() {
+    let gw = open("popen");
+    let pid = gw.pid().expect("a local worker");
+    let ch = gw.new_channel();
+    let json = serde_json::to_string(&(&ch, 5)).expect("serializes");
+    assert_eq!(json, format!("[{},5]", ch.id()));
+    let err = serde_json::from_str::<Channel>("7").expect_err("no handle to attach");
+    assert!(err.to_string().contains("without a gateway"), "{err}");
+    // Through our own formats a channel still travels with its handle.
+    let v = execnet_gateway::to_value(&ch).expect("converts");
+    let back: Channel = execnet_gateway::from_value(v).expect("converts back");
+    assert_eq!(back, ch);
+    drop((back, ch, gw));
+    assert!(
+        support::procs::eventually(Duration::from_secs(20), || !support::procs::children()
+            .contains(&pid)),
+        "the worker of a dropped gateway is still running: something keeps the gateway alive"
+    );
+}
+
+#[test]
+fn end_error_reports_how_a_channel_ended_also_inside_its_callback() {
+    let gw = open("popen");
+    let ch =
+        block_on(gw.remote_exec("channel.send(1)\nraise ValueError('ended badly')")).expect("exec");
+    assert!(ch.end_error().is_none(), "open: nothing to report yet");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let probe = ch.clone();
+    ch.set_callback(
+        move |item| {
+            // At the endmarker the callback is still running: end_error
+            // must not wait for it.
+            if item == Value::from("END") {
+                let _ = tx.send(probe.end_error());
+            }
+        },
+        Some(Value::from("END")),
+    )
+    .expect("callback");
+    let at_end = rx.recv_timeout(Duration::from_secs(20)).expect("endmarker");
+    match at_end {
+        Some(Error::Remote(e)) => assert!(e.formatted().contains("ValueError: ended badly")),
+        other => panic!("expected the remote error, got {other:?}"),
+    }
+    assert!(ch.end_error().is_none(), "reported once");
+    block_on(ch.wait_close(Some(Duration::from_secs(10)))).expect("no second report");
+
+    let clean = block_on(gw.remote_exec("pass")).expect("exec");
+    block_on(clean.wait_close(Some(Duration::from_secs(10)))).expect("clean end");
+    assert!(clean.end_error().is_none());
 }

@@ -16,12 +16,13 @@ use thiserror::Error;
 ///
 /// ```
 /// use execnet_proto::{Pair, SessionError};
-/// use execnet_wire::Value;
+/// use execnet_wire::Item;
 ///
 /// let mut pair = Pair::default();
 /// let ch = pair.opener.exec("").unwrap();
 /// pair.opener.close(ch, None).unwrap();
-/// assert_eq!(pair.opener.send(ch, Value::None), Err(SessionError::SendClosed(ch)));
+/// let item = Item::encode(&()).unwrap();
+/// assert_eq!(pair.opener.send(ch, item), Err(SessionError::SendClosed(ch)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Error)]
 pub enum SessionError {
@@ -89,6 +90,15 @@ pub enum PeerMisbehaved {
     DataAfterClose {
         /// The channel.
         channel: u32,
+    },
+    /// An item names a channel that would take the table past
+    /// [`MAX_CHANNELS`](crate::MAX_CHANNELS) open channels.
+    #[error("an item names channel {channel} beyond the limit of {max} open channels")]
+    TooManyChannels {
+        /// The channel named.
+        channel: u32,
+        /// The limit.
+        max: usize,
     },
     /// The worker sent a message that only the opener may send
     /// (`ChannelExec`, `Status`, `Terminate`).

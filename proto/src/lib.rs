@@ -24,13 +24,14 @@
 //!
 //! ```
 //! use execnet_proto::{Loss, Pair, Recv};
-//! use execnet_wire::Value;
+//! use execnet_wire::Item;
 //!
 //! let mut pair = Pair::default();
 //! let ch = pair.opener.exec("channel.send(channel.receive())").unwrap();
-//! pair.opener.send(ch, Value::Str("ping".into())).unwrap();
+//! pair.opener.send(ch, Item::encode("ping").unwrap()).unwrap();
 //! pair.drive().unwrap();
-//! assert_eq!(pair.worker.recv(ch), Recv::Item(Value::Str("ping".into())));
+//! let Recv::Item(item) = pair.worker.recv(ch) else { panic!("an item") };
+//! assert_eq!(item.decode::<String>().unwrap(), "ping");
 //!
 //! // The worker dies: every channel ends with the reason.
 //! pair.disconnect(Loss::ended("the worker was killed"));
@@ -46,6 +47,8 @@ mod session_fuzz;
 
 pub use error::{Loss, PeerMisbehaved, SessionError};
 pub use pair::{DriveError, Pair};
-pub use session::{Event, PeerHello, Recv, Role, SendOutcome, Session, SessionConfig};
+pub use session::{
+    Event, PeerHello, Recv, Role, SendOutcome, Session, SessionConfig, MAX_CHANNELS,
+};
 #[doc(hidden)]
 pub use session_fuzz::fuzz_session;

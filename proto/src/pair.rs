@@ -20,7 +20,7 @@ use crate::session::{Event, Role, Session, SessionConfig};
 ///
 /// ```
 /// use execnet_proto::{Event, Pair, Recv, SendOutcome};
-/// use execnet_wire::Value;
+/// use execnet_wire::Item;
 ///
 /// let mut pair = Pair::default();
 /// let ch = pair.opener.exec("print('hi')").unwrap();
@@ -33,10 +33,11 @@ use crate::session::{Event, Role, Session, SessionConfig};
 /// }));
 ///
 /// // The worker answers on the same channel.
-/// let sent = pair.worker.send(ch, Value::Int(42.into())).unwrap();
+/// let sent = pair.worker.send(ch, Item::encode(&42).unwrap()).unwrap();
 /// assert_eq!(sent, SendOutcome::Sent);
 /// pair.drive().unwrap();
-/// assert_eq!(pair.opener.recv(ch), Recv::Item(Value::Int(42.into())));
+/// let Recv::Item(item) = pair.opener.recv(ch) else { panic!("an item") };
+/// assert_eq!(item.decode::<i64>().unwrap(), 42);
 /// ```
 #[derive(Debug)]
 pub struct Pair {

@@ -12,11 +12,17 @@
 use std::collections::{HashMap, VecDeque};
 
 use execnet_wire::{
-    encode_frame_limited, Call, Frame, Hello, Message, Value, DEFAULT_MAX_FRAME, DEFAULT_WINDOW,
-    MAGIC, PROTOCOL_VERSION,
+    encode_frame_limited, Call, Frame, Hello, Item, ItemQueue, Message, Value, DEFAULT_MAX_FRAME,
+    DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
 };
 
 use crate::error::{Loss, PeerMisbehaved, SessionError};
+
+/// How many channels may be open at once when the peer brings them into
+/// existence by naming them inside items; naming more is a protocol error.
+/// (A channel takes about a hundred bytes here, and a peer names one in
+/// three; channels this end opens are not limited.)
+pub const MAX_CHANNELS: usize = 1 << 16;
 
 /// Which end of the connection a session is.
 ///
@@ -167,23 +173,24 @@ pub enum Event {
 ///
 /// ```
 /// use execnet_proto::{Pair, Recv};
-/// use execnet_wire::Value;
+/// use execnet_wire::Item;
 ///
 /// let mut pair = Pair::default();
 /// let ch = pair.opener.exec("").unwrap();
 /// pair.drive().unwrap();
 /// assert_eq!(pair.opener.recv(ch), Recv::Empty); // nothing yet
-/// pair.worker.send(ch, Value::None).unwrap();
+/// let none = Item::encode(&()).unwrap();
+/// pair.worker.send(ch, none.clone()).unwrap();
 /// pair.worker.close(ch, Some("Traceback ...")).unwrap();
 /// pair.drive().unwrap();
-/// assert_eq!(pair.opener.recv(ch), Recv::Item(Value::None));
+/// assert_eq!(pair.opener.recv(ch), Recv::Item(none));
 /// assert_eq!(pair.opener.recv(ch), Recv::Error("Traceback ...".into())); // once
 /// assert_eq!(pair.opener.recv(ch), Recv::Eof);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recv {
-    /// The next item.
-    Item(Value),
+    /// The next item, in its wire form (decode it with [`Item::decode`]).
+    Item(Item),
     /// Nothing yet; wait for [`Event::Channel`].
     Empty,
     /// The channel ended without error (or the error was reported already).
@@ -200,13 +207,13 @@ pub enum Recv {
 ///
 /// ```
 /// use execnet_proto::{Pair, SendOutcome, SessionConfig};
-/// use execnet_wire::Value;
+/// use execnet_wire::Item;
 ///
 /// // The worker grants 1000 bytes of credit per channel.
 /// let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default().window(1000));
 /// pair.drive().unwrap();
 /// let ch = pair.opener.exec("").unwrap();
-/// let item = Value::Bytes(vec![0; 600]);
+/// let item = Item::bytes(&[0; 600]);
 /// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Sent);
 /// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Sent); // overdraws once
 /// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Blocked(item));
@@ -215,9 +222,9 @@ pub enum Recv {
 pub enum SendOutcome {
     /// Queued for transmission.
     Sent,
-    /// No credit: wait for [`Event::Channel`] and try again. The value is
+    /// No credit: wait for [`Event::Channel`] and try again. The item is
     /// handed back.
-    Blocked(Value),
+    Blocked(Item),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -231,7 +238,9 @@ enum Remote {
 
 #[derive(Debug)]
 struct Chan {
-    items: VecDeque<(Value, u32)>,
+    /// Received items in their wire form: the queue costs their bytes,
+    /// whatever they hold (at most the window plus one item).
+    items: ItemQueue,
     remote: Remote,
     /// We closed our end (close() or release()).
     local_closed: bool,
@@ -248,7 +257,7 @@ struct Chan {
 impl Chan {
     fn new(credit: u64) -> Self {
         Self {
-            items: VecDeque::new(),
+            items: ItemQueue::new(),
             remote: Remote::Open,
             local_closed: false,
             error_reported: false,
@@ -295,14 +304,15 @@ impl Chan {
 ///
 /// ```
 /// use execnet_proto::{Event, Pair, Recv};
-/// use execnet_wire::Value;
+/// use execnet_wire::Item;
 ///
 /// let mut pair = Pair::default();
 /// let ch = pair.opener.exec("for x in channel: pass").unwrap();
-/// pair.opener.send(ch, Value::Str("hi".into())).unwrap();
+/// pair.opener.send(ch, Item::encode("hi").unwrap()).unwrap();
 /// pair.drive().unwrap(); // the Hellos, the exec and the item cross
 /// assert!(pair.worker_events.contains(&Event::Channel(ch)));
-/// assert_eq!(pair.worker.recv(ch), Recv::Item(Value::Str("hi".into())));
+/// let Recv::Item(item) = pair.worker.recv(ch) else { panic!("an item") };
+/// assert_eq!(item.decode::<String>().unwrap(), "hi");
 /// ```
 #[derive(Debug)]
 pub struct Session {
@@ -426,14 +436,14 @@ impl Session {
         }
         match message {
             Message::Hello(_) => return Err(PeerMisbehaved::SecondHello),
-            Message::ChannelData { channel, mut data } => {
-                self.register_channels(&mut data);
+            Message::ChannelData { channel, data } => {
+                self.register_channels(&data)?;
                 match self.channels.get_mut(&channel) {
                     Some(chan) if !chan.local_closed && !chan.released => {
                         if chan.remote != Remote::Open {
                             return Err(PeerMisbehaved::DataAfterClose { channel });
                         }
-                        chan.items.push_back((data, len));
+                        chan.items.push(data, len);
                         self.events.push_back(Event::Channel(channel));
                     }
                     // Closed or unknown here: drop the item, but give the
@@ -535,13 +545,20 @@ impl Session {
         self.channels.entry(id).or_insert_with(|| Chan::new(credit));
     }
 
-    /// Channel values inside an arriving item make the channel exist here.
-    fn register_channels(&mut self, value: &mut Value) {
-        let mut ids = Vec::new();
-        value.visit_channels_mut(&mut |c| ids.push(c.id()));
-        for id in ids {
-            self.ensure_channel(id);
+    /// Channel values inside an arriving item make the channel exist here,
+    /// up to [`MAX_CHANNELS`] in the table: each costs memory that the
+    /// peer's few bytes naming it did not pay for.
+    fn register_channels(&mut self, item: &Item) -> Result<(), PeerMisbehaved> {
+        for c in item.channels() {
+            if !self.channels.contains_key(&c.id()) && self.channels.len() >= MAX_CHANNELS {
+                return Err(PeerMisbehaved::TooManyChannels {
+                    channel: c.id(),
+                    max: MAX_CHANNELS,
+                });
+            }
+            self.ensure_channel(c.id());
         }
+        Ok(())
     }
 
     fn remote_closed(&mut self, channel: u32, how: Remote) {
@@ -684,18 +701,19 @@ impl Session {
     ///
     /// ```
     /// use execnet_proto::{Pair, Recv, SendOutcome};
-    /// use execnet_wire::Value;
+    /// use execnet_wire::Item;
     ///
     /// let mut pair = Pair::default();
     /// let ch = pair.opener.exec("").unwrap();
-    /// assert_eq!(pair.opener.send(ch, Value::Str("job".into())).unwrap(), SendOutcome::Sent);
+    /// let job = Item::encode("job").unwrap();
+    /// assert_eq!(pair.opener.send(ch, job.clone()).unwrap(), SendOutcome::Sent);
     /// pair.drive().unwrap();
-    /// assert_eq!(pair.worker.recv(ch), Recv::Item(Value::Str("job".into())));
+    /// assert_eq!(pair.worker.recv(ch), Recv::Item(job));
     /// // A closed channel refuses.
     /// pair.opener.close(ch, None).unwrap();
-    /// assert!(pair.opener.send(ch, Value::None).is_err());
+    /// assert!(pair.opener.send(ch, Item::encode(&()).unwrap()).is_err());
     /// ```
-    pub fn send(&mut self, channel: u32, data: Value) -> Result<SendOutcome, SessionError> {
+    pub fn send(&mut self, channel: u32, data: Item) -> Result<SendOutcome, SessionError> {
         self.check_alive()?;
         let chan = match self.channels.get(&channel) {
             Some(chan) if !chan.local_closed && !chan.released => chan,
@@ -725,15 +743,16 @@ impl Session {
     ///
     /// ```
     /// use execnet_proto::{Pair, Recv};
-    /// use execnet_wire::Value;
+    /// use execnet_wire::Item;
     ///
     /// let mut pair = Pair::default();
     /// let ch = pair.opener.exec("").unwrap();
     /// pair.drive().unwrap();
-    /// pair.worker.send(ch, Value::Bool(true)).unwrap();
+    /// pair.worker.send(ch, Item::encode(&true).unwrap()).unwrap();
     /// pair.worker.close(ch, None).unwrap();
     /// pair.drive().unwrap();
-    /// assert_eq!(pair.opener.recv(ch), Recv::Item(Value::Bool(true))); // items first
+    /// let Recv::Item(item) = pair.opener.recv(ch) else { panic!("an item") }; // items first
+    /// assert!(item.decode::<bool>().unwrap());
     /// assert_eq!(pair.opener.recv(ch), Recv::Eof);
     /// ```
     pub fn recv(&mut self, channel: u32) -> Recv {
@@ -743,7 +762,7 @@ impl Session {
                 None => Recv::Eof,
             };
         };
-        if let Some((value, cost)) = chan.items.pop_front() {
+        if let Some((item, cost)) = chan.items.pop() {
             chan.unreturned += u64::from(cost);
             let unreturned = chan.unreturned;
             if unreturned >= self.config.window / 2 && chan.remote == Remote::Open {
@@ -752,7 +771,7 @@ impl Session {
                 }
                 self.return_credit(channel, unreturned);
             }
-            return Recv::Item(value);
+            return Recv::Item(item);
         }
         match &chan.remote {
             Remote::Error(message) if !chan.error_reported => {
@@ -909,7 +928,7 @@ impl Session {
         }
         chan.released = true;
         // Items nobody will take any more: give their credit back.
-        let dropped: u64 = chan.items.drain(..).map(|(_, cost)| u64::from(cost)).sum();
+        let dropped = chan.items.drain_cost();
         if open {
             chan.local_closed = true;
             if self.lost.is_none() {
@@ -996,12 +1015,12 @@ impl Session {
     ///
     /// ```
     /// use execnet_proto::{Event, Pair};
-    /// use execnet_wire::Value;
+    /// use execnet_wire::Item;
     ///
     /// let mut pair = Pair::default();
     /// let ch = pair.opener.exec("").unwrap();
     /// pair.drive().unwrap();
-    /// pair.worker.send(ch, Value::None).unwrap();
+    /// pair.worker.send(ch, Item::encode(&()).unwrap()).unwrap();
     /// pair.drive().unwrap(); // Pair calls poll_event and collects what it returns
     /// assert_eq!(pair.opener_events.last(), Some(&Event::Channel(ch)));
     /// assert_eq!(pair.opener.poll_event(), None); // drained

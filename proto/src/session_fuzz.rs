@@ -1,7 +1,7 @@
 //! The body of the `session_input` fuzz target, a library function so that
 //! stable tests run it too.
 
-use execnet_wire::{ChannelRef, Decoder, Frame, Hello, Message, Value};
+use execnet_wire::{ChannelRef, Decoder, Frame, Hello, Item, Message, Value};
 
 use crate::error::Loss;
 use crate::pair::{DriveError, Pair};
@@ -78,7 +78,7 @@ pub fn fuzz_session(data: &[u8]) {
             }
             3 => {
                 let n = usize::from(input.byte()) * 32;
-                let _ = session.send(channel, Value::Bytes(vec![0; n]));
+                let _ = session.send(channel, Item::bytes(&vec![0; n]));
             }
             4 => {
                 let _ = session.recv(channel);
@@ -115,7 +115,7 @@ pub fn fuzz_session(data: &[u8]) {
                 match input.byte() % 4 {
                     0 => {
                         let n = usize::from(input.byte()) * 16;
-                        let _ = peer.send(channel, Value::Bytes(vec![1; n]));
+                        let _ = peer.send(channel, Item::bytes(&vec![1; n]));
                     }
                     1 => {
                         let _ = peer.recv(channel);
@@ -170,6 +170,7 @@ fn message(input: &mut Input<'_>, channel: u32) -> Message {
                 )))]),
                 _ => Value::None,
             };
+            let data = Item::from_value(&data).unwrap_or_else(|_| Item::bytes(&[]));
             Message::ChannelData { channel, data }
         }
         6 => Message::ChannelClose { channel },

@@ -4,7 +4,7 @@
 use execnet_proto::{
     DriveError, Event, Loss, Pair, PeerMisbehaved, Recv, Role, SendOutcome, Session, SessionConfig,
 };
-use execnet_wire::{ChannelRef, Frame, Message, Value};
+use execnet_wire::{ChannelRef, Frame, Item, Message, Value};
 
 /// A pair whose Hellos have crossed.
 fn connected(opener_window: u64, worker_window: u64) -> Pair {
@@ -21,8 +21,8 @@ fn drive(pair: &mut Pair) {
     pair.drive().expect("both sides follow the protocol");
 }
 
-fn int(i: i64) -> Value {
-    Value::Int(i.into())
+fn int(i: i64) -> Item {
+    Item::encode(&i).expect("encodes")
 }
 
 #[test]
@@ -109,7 +109,7 @@ fn credit_blocks_a_sender_until_the_receiver_takes_items() {
     let mut pair = connected(1 << 20, 1000);
     let ch = pair.opener.exec("").expect("exec");
     drive(&mut pair);
-    let item = Value::Bytes(vec![0; 300]);
+    let item = Item::bytes(&[0; 300]);
     let mut sent = 0;
     while let SendOutcome::Sent = pair.opener.send(ch, item.clone()).expect("send") {
         sent += 1;
@@ -134,7 +134,7 @@ fn one_item_larger_than_the_window_still_goes_through() {
     let mut pair = connected(1 << 20, 100);
     let ch = pair.opener.exec("").expect("exec");
     drive(&mut pair);
-    let big = Value::Bytes(vec![1; 10_000]);
+    let big = Item::bytes(&[1; 10_000]);
     assert_eq!(
         pair.opener.send(ch, big.clone()).expect("send"),
         SendOutcome::Sent
@@ -151,7 +151,7 @@ fn a_blocked_channel_does_not_stall_another() {
     drive(&mut pair);
     while let SendOutcome::Sent = pair
         .opener
-        .send(slow, Value::Bytes(vec![0; 200]))
+        .send(slow, Item::bytes(&[0; 200]))
         .expect("send")
     {}
     for i in 0..100 {
@@ -198,7 +198,7 @@ fn channels_inside_items_come_into_existence() {
     let ch = pair.opener.exec("").expect("exec");
     let sub = pair.opener.open_channel();
     drive(&mut pair);
-    let item = Value::Tuple(vec![int(1), Value::Channel(ChannelRef::new(sub))]);
+    let item = Item::encode(&(1, ChannelRef::new(sub))).expect("encodes");
     pair.opener.send(ch, item.clone()).expect("send");
     drive(&mut pair);
     assert_eq!(pair.worker.recv(ch), Recv::Item(item));
@@ -343,7 +343,7 @@ fn arbitrary_messages_never_panic() {
         Message::ChannelClose { channel: 0 },
         Message::ChannelData {
             channel: u32::MAX,
-            data: Value::Channel(ChannelRef::new(u32::MAX)),
+            data: Item::from_value(&Value::Channel(ChannelRef::new(u32::MAX))).expect("encodes"),
         },
         Message::ChannelLastMessage { channel: 3 },
         Message::ChannelCloseError {
@@ -369,7 +369,7 @@ fn the_peers_frame_limit_bounds_what_is_sent() {
     let ch = pair.opener.exec("").expect("exec");
     let err = pair
         .opener
-        .send(ch, Value::Bytes(vec![0; 2000]))
+        .send(ch, Item::bytes(&[0; 2000]))
         .expect_err("too large for the worker");
     assert!(
         matches!(
@@ -382,9 +382,50 @@ fn the_peers_frame_limit_bounds_what_is_sent() {
         "{err:?}"
     );
     assert_eq!(
-        pair.opener.send(ch, Value::Bytes(vec![0; 500])),
+        pair.opener.send(ch, Item::bytes(&[0; 500])),
         Ok(SendOutcome::Sent)
     );
     drive(&mut pair);
     assert!(matches!(pair.worker.recv(ch), Recv::Item(_)));
+}
+
+/// A peer names channels in a few bytes each, and each one it names costs
+/// a table entry here: past `MAX_CHANNELS` open channels that is a protocol
+/// error, not unbounded memory. Naming one channel many times costs nothing.
+#[test]
+fn a_peer_cannot_name_channels_without_limit() {
+    use execnet_proto::MAX_CHANNELS;
+    let mut pair = connected(1 << 20, 1 << 20);
+    let ch = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    let refs = |ids: &mut dyn Iterator<Item = u32>| {
+        let list: Vec<ChannelRef> = ids.map(ChannelRef::new).collect();
+        Item::encode(&list).expect("encodes")
+    };
+    let data = |item: Item| Frame {
+        len: item.len() as u32 + 2,
+        message: Message::ChannelData {
+            channel: ch,
+            data: item,
+        },
+    };
+    let same = refs(&mut std::iter::repeat_n(2, 100_000));
+    assert_eq!(same.channels().len(), 1);
+    pair.opener.handle_input(data(same)).expect("one channel");
+    let before = pair.opener.channel_count();
+    let many = refs(&mut (0..MAX_CHANNELS as u32).map(|i| 2 * i + 4));
+    let err = pair.opener.handle_input(data(many)).expect_err("too many");
+    assert!(
+        matches!(
+            err,
+            PeerMisbehaved::TooManyChannels {
+                max: MAX_CHANNELS,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("limit of 65536"), "{err}");
+    assert_eq!(pair.opener.channel_count(), MAX_CHANNELS);
+    assert!(before < MAX_CHANNELS);
 }
