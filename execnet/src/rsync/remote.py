@@ -1,0 +1,257 @@
+"""The receiving end of execnet's rsync.
+
+Runs in the worker, one exec per target: `rsync_receive(channel, dest,
+delete)`. The sending side streams the source tree (directories before
+their contents), this end compares each file with what is already at `dest`
+and asks only for those that differ; their contents then arrive in chunks.
+
+Messages (sender -> here):
+  ("tree", [entry, ...])    entries, in tree order:
+      (0, rel, mode, names)               a directory and the names in it
+      (1, rel, mode, mtime_ns, size, i)   regular file number i
+      (2, rel, target, inside)            a symlink; `inside`: target is a
+                                          path below the source root
+  ("end",)                  no more entries
+  ("part", i, data)         a chunk of file i; more follow
+  ("file", i, data)         the last chunk of file i
+  ("same", i)               file i has the content we have: fix metadata
+  ("gone", i)               file i could not be read: leave it alone
+Replies (here -> sender):
+  ("want", [(i, digest or None), ...])   send these; the digest (sha256 of
+                                         our copy) lets the sender answer
+                                         "same"
+  ("compared",)             every entry was compared
+  ("ack", i)                file i is in place
+  ("done", stats)           everything is in place; the exec then returns
+
+Paths travel as bytes (any file name survives); `rel` is relative to the
+source root, b"" for the root itself. Files are written to a temporary name
+in their directory and renamed into place, so a reader never sees half a
+file and a read-only file is replaced like any other.
+"""
+
+import hashlib
+import os
+import shutil
+import stat
+
+_CHUNK = 1 << 20
+
+
+def _lstat(path):
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while True:
+            block = f.read(_CHUNK)
+            if not block:
+                return h.digest()
+            h.update(block)
+
+
+def _remove(path):
+    """Remove whatever is at `path` (a tree too); never follows symlinks."""
+    st = _lstat(path)
+    if st is None:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    try:
+        shutil.rmtree(path)
+    except OSError:
+        # Read-only directories inside: make them writable and try again.
+        os.chmod(path, 0o700)
+        for root, dirs, _files in os.walk(path):
+            for name in dirs:
+                sub = os.path.join(root, name)
+                if not os.path.islink(sub):
+                    os.chmod(sub, 0o700)
+        shutil.rmtree(path)
+
+
+def _check_name(name):
+    if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
+        raise ValueError("rsync: refusing file name %r" % (name,))
+
+
+def rsync_receive(channel, dest, delete):
+    dest = os.path.abspath(os.fsdecode(dest))
+    wanted = {}  # file number -> (path, mode, mtime_ns)
+    writing = {}  # file number -> (fd, temporary path)
+    stats = {"files": 0, "same": 0, "dirs": 0, "links": 0, "deleted": 0}
+    tmp_prefix = ".execnet-rsync.%d.%d." % (os.getpid(), channel.id)
+    ended = False
+
+    def path_of(rel):
+        if not rel:
+            return dest
+        for part in rel.split(b"/"):
+            _check_name(part)
+        return os.path.join(dest, os.fsdecode(rel))
+
+    def on_dir(rel, mode, names):
+        path = path_of(rel)
+        if rel:
+            st = _lstat(path)
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                _remove(path)
+                st = None
+            if st is None:
+                os.mkdir(path)
+                stats["dirs"] += 1
+        else:
+            # The root may be a symlink to a directory: the user named it.
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                os.unlink(path)
+                st = None
+            if st is None:
+                os.makedirs(path)
+                stats["dirs"] += 1
+        # Directories stay writable for us, or the next sync could not
+        # write into them.
+        mode = stat.S_IMODE(mode) | 0o700
+        if st is None or stat.S_IMODE(st.st_mode) != mode:
+            os.chmod(path, mode)
+        if delete:
+            keep = set()
+            for name in names:
+                _check_name(name)
+                keep.add(os.fsdecode(name))
+            for name in os.listdir(path):
+                if name not in keep:
+                    _remove(os.path.join(path, name))
+                    stats["deleted"] += 1
+
+    def on_file(rel, mode, mtime, size, number):
+        path = path_of(rel)
+        st = _lstat(path)
+        digest = None
+        if st is not None and stat.S_ISREG(st.st_mode):
+            if st.st_size == size:
+                if st.st_mtime_ns == mtime:
+                    if stat.S_IMODE(st.st_mode) != stat.S_IMODE(mode):
+                        os.chmod(path, stat.S_IMODE(mode))
+                    return None
+                digest = _digest(path)
+        elif st is not None:
+            _remove(path)
+        if number in wanted:
+            raise ValueError("rsync: file number %d listed twice" % (number,))
+        wanted[number] = (path, mode, mtime)
+        return (number, digest)
+
+    def on_link(rel, target, inside):
+        path = path_of(rel)
+        target = os.fsdecode(target)
+        if inside:
+            target = os.path.join(dest, target)
+        st = _lstat(path)
+        if st is not None:
+            if stat.S_ISLNK(st.st_mode) and os.readlink(path) == target:
+                return
+            _remove(path)
+        os.symlink(target, path)
+        stats["links"] += 1
+
+    def finish(number, source):
+        """File `number` is complete: metadata, into place, ack."""
+        path, mode, mtime = wanted.pop(number)
+        os.chmod(source, stat.S_IMODE(mode))
+        os.utime(source, ns=(mtime, mtime))
+        if source != path:
+            os.replace(source, path)
+        channel.send(("ack", number))
+
+    def write(number, data, last):
+        if number not in wanted:
+            raise ValueError("rsync: data for file %d, which was not asked for" % (number,))
+        entry = writing.get(number)
+        if entry is None:
+            path = wanted[number][0]
+            tmp = os.path.join(os.path.dirname(path), tmp_prefix + str(number))
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            try:
+                fd = os.open(tmp, flags, 0o600)
+            except FileExistsError:
+                # Left behind by a run that died; ours now.
+                os.unlink(tmp)
+                fd = os.open(tmp, flags, 0o600)
+            entry = writing[number] = (fd, tmp)
+        fd, tmp = entry
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        if last:
+            del writing[number]
+            os.close(fd)
+            stats["files"] += 1
+            finish(number, tmp)
+
+    def forget(number):
+        """File `number` could not be read on the sending side."""
+        if number not in wanted:
+            raise ValueError("rsync: file %d was not asked for" % (number,))
+        entry = writing.pop(number, None)
+        if entry is not None:
+            os.close(entry[0])
+            os.unlink(entry[1])
+        path = wanted.pop(number)[0]
+        if delete:
+            _remove(path)
+        channel.send(("ack", number))
+
+    try:
+        while True:
+            msg = channel.receive()
+            tag = msg[0]
+            if tag == "tree":
+                wants = []
+                for entry in msg[1]:
+                    kind = entry[0]
+                    if kind == 1:
+                        want = on_file(*entry[1:])
+                        if want is not None:
+                            wants.append(want)
+                    elif kind == 0:
+                        on_dir(*entry[1:])
+                    elif kind == 2:
+                        on_link(*entry[1:])
+                    else:
+                        raise ValueError("rsync: unknown entry kind %r" % (kind,))
+                if wants:
+                    channel.send(("want", wants))
+            elif tag == "part" or tag == "file":
+                write(msg[1], msg[2], tag == "file")
+            elif tag == "same":
+                if msg[1] not in wanted:
+                    raise ValueError("rsync: file %d was not asked for" % (msg[1],))
+                stats["same"] += 1
+                finish(msg[1], wanted[msg[1]][0])
+            elif tag == "gone":
+                forget(msg[1])
+            elif tag == "end":
+                ended = True
+                channel.send(("compared",))
+            else:
+                raise ValueError("rsync: unknown message %r" % (tag,))
+            if ended and not wanted:
+                channel.send(("done", stats))
+                return
+    finally:
+        for fd, tmp in writing.values():
+            try:
+                os.close(fd)
+                os.unlink(tmp)
+            except OSError:
+                pass

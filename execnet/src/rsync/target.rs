@@ -1,0 +1,620 @@
+//! One target of a send: the sending side of the protocol that `remote.py`
+//! describes.
+//!
+//! Four parts run at once on the thread that polls the send, so neither
+//! side ever waits on the other with both flow-control windows full:
+//! - `send_tree` streams the entries;
+//! - `receive` takes every reply as it comes and checks it (a reply about a
+//!   file the far side may not name is a protocol error, so what it can make
+//!   us hold is bounded by the size of our own tree);
+//! - `dispatch` turns replies into work and progress events;
+//! - `serve` sends the contents of the files asked for, a chunk at a time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::pin::pin;
+use std::sync::{Mutex, PoisonError};
+
+use async_channel::{Receiver, Sender};
+use blocking::unblock;
+use futures_lite::future::try_zip;
+use futures_util::future::{select, Either};
+use serde::Deserialize;
+use sha2::{Digest as _, Sha256};
+
+use super::error::Cause;
+use super::walk::{Entry, Tree};
+use super::{Event, FinishedFn, HookError, Hooks, TargetError, TargetReport};
+use crate::{from_value, Channel, Error, Gateway, Value};
+
+/// File contents travel in chunks of this size.
+const CHUNK: usize = 1 << 20;
+/// Entries per `("tree", ...)` message, at most.
+const BATCH_ENTRIES: usize = 1000;
+/// Roughly the bytes of paths per `("tree", ...)` message, at most.
+const BATCH_BYTES: usize = 256 << 10;
+
+/// A SHA-256 digest.
+type Digest = [u8; 32];
+
+/// A target whose receiving end runs and waits for the tree.
+pub(crate) struct Target {
+    pub gateway: Gateway,
+    pub channel: Channel,
+    pub dest: PathBuf,
+    pub finished: Option<Box<FinishedFn>>,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target")
+            .field("gateway", &self.gateway.id())
+            .field("dest", &self.dest)
+            .field("on_finished", &self.finished.is_some())
+            .finish()
+    }
+}
+
+/// How a target ended.
+pub(crate) struct Outcome {
+    pub result: Result<TargetReport, TargetError>,
+    /// Source files that could not be read for this target.
+    pub unreadable: Vec<(PathBuf, io::Error)>,
+}
+
+/// Why a part of a target stopped.
+enum Failure {
+    Hook(HookError),
+    Channel(Error),
+    Protocol(String),
+}
+
+/// A checked reply of the receiving end.
+enum Reply {
+    Want(Vec<(usize, Option<Digest>)>),
+    Compared,
+    Ack(usize),
+    Done(RemoteStats),
+}
+
+/// What the receiving end counted.
+#[derive(Debug, Default, Deserialize)]
+struct RemoteStats {
+    #[serde(default)]
+    same: u64,
+    #[serde(default)]
+    dirs: u64,
+    #[serde(default)]
+    links: u64,
+    #[serde(default)]
+    deleted: u64,
+}
+
+/// What `serve` did.
+#[derive(Default)]
+struct Served {
+    files: u64,
+    bytes: u64,
+    unreadable: Vec<(PathBuf, io::Error)>,
+}
+
+/// What the parts of one target share.
+struct Ctx<'a, 'h> {
+    gateway: &'a Gateway,
+    channel: &'a Channel,
+    tree: &'a Tree,
+    source: &'a Path,
+    hooks: &'a Mutex<&'h mut Hooks>,
+    /// Bytes sent per file until its ack (for `Event::Ack`).
+    sizes: Mutex<HashMap<usize, u64>>,
+}
+
+impl Ctx<'_, '_> {
+    fn event(&self, event: Event<'_>) -> Result<(), Failure> {
+        let mut hooks = self.hooks.lock().unwrap_or_else(PoisonError::into_inner);
+        hooks.event(event).map_err(Failure::Hook)
+    }
+
+    fn ack(&self, index: usize) -> Result<(), Failure> {
+        let bytes = self
+            .sizes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&index)
+            .unwrap_or(0);
+        self.event(Event::Ack {
+            channel: self.channel,
+            path: &self.tree.files[index].rel,
+            bytes,
+        })
+    }
+
+    fn set_size(&self, index: usize, bytes: u64) {
+        self.sizes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(index, bytes);
+    }
+
+    async fn send(&self, item: &Value) -> Result<(), Failure> {
+        self.channel.send(item).await.map_err(Failure::Channel)
+    }
+}
+
+/// Sync one target. `Err` only for a hook's error (which stops the whole
+/// send); a failing target is an `Outcome` with an error.
+pub(crate) async fn run(
+    target: Target,
+    tree: &Tree,
+    source: &Path,
+    hooks: &Mutex<&mut Hooks>,
+) -> Result<Outcome, HookError> {
+    let Target {
+        gateway,
+        channel,
+        dest,
+        finished,
+    } = target;
+    let ctx = Ctx {
+        gateway: &gateway,
+        channel: &channel,
+        tree,
+        source,
+        hooks,
+        sizes: Mutex::new(HashMap::new()),
+    };
+    let (reply_tx, reply_rx) = async_channel::unbounded();
+    let (todo_tx, todo_rx) = async_channel::unbounded();
+    let receiver = pin!(receive(&ctx, reply_tx));
+    let work = pin!(try_zip(
+        send_tree(&ctx),
+        try_zip(dispatch(&ctx, reply_rx, todo_tx), serve(&ctx, todo_rx)),
+    ));
+    let failed = |cause: Cause| Outcome {
+        result: Err(TargetError::with_cause(&gateway, &dest, cause)),
+        unreadable: Vec::new(),
+    };
+    let ((), (stats, served)) = match select(work, receiver).await {
+        Either::Left((Ok(done), receiver)) => match receiver.await {
+            Ok(()) => done,
+            Err(failure) => return settle(failure, &channel).await.map(failed),
+        },
+        Either::Left((Err(failure), receiver)) => {
+            let cause = settle(failure, &channel).await?;
+            // The receiver ends now that our end is closed; it may know
+            // better why (the far side's traceback, a lost connection).
+            return Ok(failed(match (cause, receiver.await) {
+                (Cause::Gateway(_), Err(Failure::Channel(better))) => Cause::Gateway(better),
+                (cause, _) => cause,
+            }));
+        }
+        Either::Right((Ok(()), work)) => match work.await {
+            Ok(done) => done,
+            Err(failure) => return settle(failure, &channel).await.map(failed),
+        },
+        Either::Right((Err(failure), _work)) => return settle(failure, &channel).await.map(failed),
+    };
+    if let Some(finished) = finished {
+        finished()?;
+    }
+    Ok(Outcome {
+        result: Ok(TargetReport {
+            gateway: gateway.id().to_string(),
+            dest_dir: dest,
+            files_sent: served.files,
+            bytes_sent: served.bytes,
+            files_same: stats.same,
+            dirs_created: stats.dirs,
+            links_made: stats.links,
+            deleted: stats.deleted,
+        }),
+        unreadable: served.unreadable,
+    })
+}
+
+/// The cause of a failure, after closing our end so that the far side
+/// stops; a hook's error is handed up as it is.
+async fn settle(failure: Failure, channel: &Channel) -> Result<Cause, HookError> {
+    match failure {
+        Failure::Hook(e) => Err(e),
+        Failure::Channel(e) => {
+            // Already closed or lost, most likely; then there is nothing to do.
+            let _ = channel.close().await;
+            Ok(Cause::Gateway(e))
+        }
+        Failure::Protocol(message) => {
+            let _ = channel.close_with_error(&message).await;
+            Ok(Cause::Protocol(message))
+        }
+    }
+}
+
+/// Stream the tree's entries, then `("end",)`.
+async fn send_tree(ctx: &Ctx<'_, '_>) -> Result<(), Failure> {
+    let mut batch = Vec::new();
+    let mut bytes = 0;
+    for entry in &ctx.tree.entries {
+        let (value, size) = encode(entry, ctx.tree);
+        batch.push(value);
+        bytes += size;
+        if batch.len() >= BATCH_ENTRIES || bytes >= BATCH_BYTES {
+            let entries = std::mem::take(&mut batch);
+            ctx.send(&tagged("tree", vec![Value::List(entries)]))
+                .await?;
+            bytes = 0;
+        }
+    }
+    if !batch.is_empty() {
+        ctx.send(&tagged("tree", vec![Value::List(batch)])).await?;
+    }
+    ctx.send(&tagged("end", Vec::new())).await
+}
+
+fn tagged(tag: &str, rest: Vec<Value>) -> Value {
+    let mut items = Vec::with_capacity(rest.len() + 1);
+    items.push(Value::from(tag));
+    items.extend(rest);
+    Value::Tuple(items)
+}
+
+fn path_bytes(path: &Path) -> Value {
+    Value::Bytes(path.as_os_str().as_bytes().to_vec())
+}
+
+/// An entry as the receiving end reads it, and roughly its size.
+fn encode(entry: &Entry, tree: &Tree) -> (Value, usize) {
+    match entry {
+        Entry::Dir { rel, mode, names } => {
+            let size = rel.as_os_str().len() + names.iter().map(|n| n.len() + 2).sum::<usize>();
+            let names = names
+                .iter()
+                .map(|n| Value::Bytes(n.as_bytes().to_vec()))
+                .collect();
+            (
+                Value::Tuple(vec![
+                    Value::from(0),
+                    path_bytes(rel),
+                    Value::from(*mode),
+                    Value::List(names),
+                ]),
+                size + 8,
+            )
+        }
+        Entry::File(index) => {
+            let file = &tree.files[*index];
+            (
+                Value::Tuple(vec![
+                    Value::from(1),
+                    path_bytes(&file.rel),
+                    Value::from(file.mode),
+                    Value::from(file.mtime_ns),
+                    Value::from(file.size),
+                    Value::from(*index),
+                ]),
+                file.rel.as_os_str().len() + 24,
+            )
+        }
+        Entry::Link {
+            rel,
+            target,
+            inside,
+        } => (
+            Value::Tuple(vec![
+                Value::from(2),
+                path_bytes(rel),
+                path_bytes(target),
+                Value::Bool(*inside),
+            ]),
+            rel.as_os_str().len() + target.as_os_str().len() + 8,
+        ),
+    }
+}
+
+/// Take the replies as they come, check them, and queue them for
+/// `dispatch`. Ends with the channel: `Ok` at its normal end.
+async fn receive(ctx: &Ctx<'_, '_>, replies: Sender<Reply>) -> Result<(), Failure> {
+    let mut check = Checker::new(ctx.tree.files.len());
+    loop {
+        let value: Value = match ctx.channel.receive().await {
+            Ok(value) => value,
+            Err(Error::Closed) => return Ok(()),
+            Err(e) => return Err(Failure::Channel(e)),
+        };
+        let reply = check.reply(value).map_err(Failure::Protocol)?;
+        if replies.send(reply).await.is_err() {
+            // `dispatch` has stopped; what it says wins.
+            return Ok(());
+        }
+    }
+}
+
+/// The rules a receiving end must keep: ask for each file at most once,
+/// acknowledge only files asked for, once each; `compared` once; `done`
+/// last, after all of that.
+struct Checker {
+    wanted: Vec<bool>,
+    acked: Vec<bool>,
+    open: usize,
+    compared: bool,
+    done: bool,
+}
+
+impl Checker {
+    fn new(files: usize) -> Checker {
+        Checker {
+            wanted: vec![false; files],
+            acked: vec![false; files],
+            open: 0,
+            compared: false,
+            done: false,
+        }
+    }
+
+    fn reply(&mut self, value: Value) -> Result<Reply, String> {
+        let bad = |value: &Value| format!("unexpected reply {}", short_repr(value));
+        if self.done {
+            return Err(format!("a reply after done: {}", short_repr(&value)));
+        }
+        let Value::Tuple(items) = &value else {
+            return Err(bad(&value));
+        };
+        match (items.first().and_then(Value::as_str), items.len()) {
+            (Some("want"), 2) => {
+                let Value::List(list) = &items[1] else {
+                    return Err(bad(&value));
+                };
+                let mut wants = Vec::with_capacity(list.len());
+                for want in list {
+                    let parsed = match want {
+                        Value::Tuple(pair) if pair.len() == 2 => {
+                            let digest = match &pair[1] {
+                                Value::None => Some(None),
+                                Value::Bytes(b) => Digest::try_from(b.as_slice()).ok().map(Some),
+                                _ => None,
+                            };
+                            self.index(&pair[0]).zip(digest)
+                        }
+                        _ => None,
+                    };
+                    let Some((index, digest)) = parsed else {
+                        return Err(format!("bad request {}", short_repr(want)));
+                    };
+                    if self.wanted[index] || self.compared {
+                        return Err(format!("file {index} asked for twice or too late"));
+                    }
+                    self.wanted[index] = true;
+                    self.open += 1;
+                    wants.push((index, digest));
+                }
+                Ok(Reply::Want(wants))
+            }
+            (Some("compared"), 1) if !self.compared => {
+                self.compared = true;
+                Ok(Reply::Compared)
+            }
+            (Some("ack"), 2) => match self.index(&items[1]) {
+                Some(index) if self.wanted[index] && !self.acked[index] => {
+                    self.acked[index] = true;
+                    self.open -= 1;
+                    Ok(Reply::Ack(index))
+                }
+                _ => Err(format!(
+                    "ack of a file not asked for: {}",
+                    short_repr(&value)
+                )),
+            },
+            (Some("done"), 2) if self.compared && self.open == 0 => {
+                self.done = true;
+                let stats = from_value(items[1].clone())
+                    .map_err(|e| format!("bad statistics in done: {e}"))?;
+                Ok(Reply::Done(stats))
+            }
+            (Some("done"), 2) => Err(format!(
+                "done with {} files still open{}",
+                self.open,
+                if self.compared {
+                    ""
+                } else {
+                    " and before comparing"
+                }
+            )),
+            _ => Err(bad(&value)),
+        }
+    }
+
+    /// A file number of our tree.
+    fn index(&self, value: &Value) -> Option<usize> {
+        let index = usize::try_from(value.as_int()?.to_u64()?).ok()?;
+        (index < self.wanted.len()).then_some(index)
+    }
+}
+
+fn short_repr(value: &Value) -> String {
+    const MAX: usize = 120;
+    let mut repr = value.repr();
+    if repr.len() > MAX {
+        let mut cut = MAX;
+        while !repr.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        repr.truncate(cut);
+        repr.push_str("...");
+    }
+    repr
+}
+
+/// Turn replies into work for `serve` and events; ends at `done`.
+async fn dispatch(
+    ctx: &Ctx<'_, '_>,
+    replies: Receiver<Reply>,
+    todo: Sender<(usize, Option<Digest>)>,
+) -> Result<RemoteStats, Failure> {
+    let mut files = 0u64;
+    let mut bytes = 0u64;
+    // Acks that come before `compared` wait for the List event.
+    let mut held: Option<Vec<usize>> = Some(Vec::new());
+    while let Ok(reply) = replies.recv().await {
+        match reply {
+            Reply::Want(wants) => {
+                for (index, digest) in wants {
+                    files += 1;
+                    bytes += ctx.tree.files[index].size;
+                    // Fails only when `serve` stopped, which then says why.
+                    let _ = todo.send((index, digest)).await;
+                }
+            }
+            Reply::Compared => {
+                ctx.event(Event::List {
+                    channel: ctx.channel,
+                    files,
+                    bytes,
+                })?;
+                for index in held.take().unwrap_or_default() {
+                    ctx.ack(index)?;
+                }
+            }
+            Reply::Ack(index) => match &mut held {
+                Some(held) => held.push(index),
+                None => ctx.ack(index)?,
+            },
+            Reply::Done(stats) => {
+                drop(todo);
+                return Ok(stats);
+            }
+        }
+    }
+    Err(Failure::Protocol(
+        "the receiving end stopped before it was done".to_string(),
+    ))
+}
+
+/// Send what was asked for, one file after another.
+async fn serve(
+    ctx: &Ctx<'_, '_>,
+    todo: Receiver<(usize, Option<Digest>)>,
+) -> Result<Served, Failure> {
+    let mut served = Served::default();
+    while let Ok((index, digest)) = todo.recv().await {
+        let info = &ctx.tree.files[index];
+        let path = ctx.source.join(&info.rel);
+        if let Some(theirs) = digest {
+            let hashed = path.clone();
+            match unblock(move || sha256_file(&hashed)).await {
+                Ok(ours) if ours == theirs => {
+                    ctx.set_size(index, info.size);
+                    ctx.send(&tagged("same", vec![Value::from(index)])).await?;
+                    continue;
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    gone(ctx, index, path, error, &mut served).await?;
+                    continue;
+                }
+            }
+        }
+        let opened = path.clone();
+        let hint = info.size;
+        let first = unblock(move || {
+            let mut file = File::open(&opened)?;
+            let chunk = read_chunk(&mut file, hint)?;
+            Ok::<_, io::Error>((file, chunk))
+        })
+        .await;
+        let (mut file, mut chunk) = match first {
+            Ok(first) => first,
+            Err(error) => {
+                gone(ctx, index, path, error, &mut served).await?;
+                continue;
+            }
+        };
+        {
+            let mut hooks = ctx.hooks.lock().unwrap_or_else(PoisonError::into_inner);
+            hooks
+                .report_send_file(ctx.gateway, &info.rel)
+                .map_err(Failure::Hook)?;
+        }
+        let mut sent = 0u64;
+        loop {
+            let last = chunk.len() < CHUNK;
+            let tag = if last { "file" } else { "part" };
+            let n = chunk.len() as u64;
+            let item = tagged(tag, vec![Value::from(index), Value::Bytes(chunk)]);
+            if last {
+                ctx.set_size(index, sent + n);
+            }
+            ctx.send(&item).await?;
+            drop(item);
+            sent += n;
+            ctx.event(Event::Sent {
+                channel: ctx.channel,
+                path: &info.rel,
+                bytes: n,
+            })?;
+            if last {
+                served.files += 1;
+                served.bytes += sent;
+                break;
+            }
+            let (returned, next) = unblock(move || {
+                let next = read_chunk(&mut file, CHUNK as u64);
+                (file, next)
+            })
+            .await;
+            file = returned;
+            match next {
+                Ok(next) => chunk = next,
+                Err(error) => {
+                    // The far side drops what it has of this file.
+                    gone(ctx, index, path, error, &mut served).await?;
+                    break;
+                }
+            }
+        }
+    }
+    Ok(served)
+}
+
+/// File `index` cannot be read: tell the far side to leave it alone. A file
+/// that vanished is not worth an error (it is simply not synced).
+async fn gone(
+    ctx: &Ctx<'_, '_>,
+    index: usize,
+    path: PathBuf,
+    error: io::Error,
+    served: &mut Served,
+) -> Result<(), Failure> {
+    if error.kind() != io::ErrorKind::NotFound {
+        served.unreadable.push((path, error));
+    }
+    ctx.set_size(index, 0);
+    ctx.send(&tagged("gone", vec![Value::from(index)])).await
+}
+
+/// Up to `CHUNK` bytes from `file`; fewer only at its end.
+fn read_chunk(file: &mut File, size_hint: u64) -> io::Result<Vec<u8>> {
+    // One byte more than expected, so a file of the expected size needs no
+    // second allocation to see its end.
+    let capacity = usize::try_from(size_hint.saturating_add(1)).map_or(CHUNK, |n| n.min(CHUNK));
+    let mut chunk = Vec::with_capacity(capacity);
+    file.take(CHUNK as u64).read_to_end(&mut chunk)?;
+    Ok(chunk)
+}
+
+fn sha256_file(path: &Path) -> io::Result<Digest> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => return Ok(hasher.finalize().into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+    }
+}
