@@ -652,6 +652,42 @@ fn a_gateway_dying_mid_send_fails_that_target_only() {
     doomed.exit().unwrap();
 }
 
+#[test]
+fn an_unreadable_file_is_reported_and_the_rest_is_synced() {
+    if is_root() {
+        eprintln!("skipping: root can read a file of mode 000");
+        return;
+    }
+    let tmp = TempDir::new("unreadable");
+    let src = tmp.mkdir("src");
+    fs::write(src.join("secret"), "s").unwrap();
+    fs::write(src.join("public"), "p").unwrap();
+    fs::set_permissions(src.join("secret"), fs::Permissions::from_mode(0o000)).unwrap();
+    let dest = tmp.path().join("dest");
+    let gw = popen();
+    let mut rsync = RSync::new(&src);
+    rsync.add_target(&gw, &dest, TargetOptions::new()).unwrap();
+    let err = rsync.send().unwrap_err();
+    let RsyncError::Incomplete(incomplete) = &err else {
+        panic!("{err:?}")
+    };
+    assert!(incomplete.failed.is_empty());
+    assert_eq!(incomplete.unreadable.len(), 1);
+    assert_eq!(incomplete.unreadable[0].0, src.join("secret"));
+    assert_eq!(
+        incomplete.unreadable[0].1.kind(),
+        std::io::ErrorKind::PermissionDenied
+    );
+    assert!(err.to_string().contains("cannot read"), "{err}");
+    assert_eq!(fs::read_to_string(dest.join("public")).unwrap(), "p");
+    assert!(!dest.join("secret").exists());
+    gw.exit().unwrap();
+}
+
+fn is_root() -> bool {
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 #[derive(Debug)]
 struct Refused(String);
 

@@ -82,7 +82,7 @@ def _check_name(name):
 
 
 def rsync_receive(channel, dest, delete):
-    dest = os.path.abspath(os.fsdecode(dest))
+    dest = os.path.abspath(os.path.expanduser(os.fsdecode(dest)))
     wanted = {}  # file number -> (path, mode, mtime_ns)
     writing = {}  # file number -> (fd, temporary path)
     stats = {"files": 0, "same": 0, "dirs": 0, "links": 0, "deleted": 0}
