@@ -722,6 +722,13 @@ fn a_failing_hook_stops_the_send_and_comes_back_as_it_is() {
     };
     assert_eq!(hook.downcast_ref::<Refused>().unwrap().0, "f3");
     assert!(!tmp.path().join("d/f3").exists());
+    let temporary = || -> Vec<String> {
+        fs::read_dir(tmp.path().join("d"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with(".execnet-rsync"))
+            .collect()
+    };
 
     // A failing filter stops before anything is sent; the targets stay.
     let mut rsync =
@@ -751,6 +758,31 @@ fn a_failing_hook_stops_the_send_and_comes_back_as_it_is() {
         );
         std::thread::yield_now();
     }
+    gw.exit().unwrap();
+
+    // A hook failing half way through a big file: the far side drops its
+    // temporary file.
+    fs::write(src.join("big"), vec![5u8; 3 << 20]).unwrap();
+    let gw = popen();
+    let mut rsync = RSync::new(&src).callback(|event| match event {
+        Event::Sent { path, .. } if path == Path::new("big") => Err("enough".into()),
+        _ => Ok(()),
+    });
+    rsync
+        .add_target(&gw, tmp.path().join("d"), TargetOptions::new())
+        .unwrap();
+    let err = rsync.send().unwrap_err();
+    assert!(err.to_string().contains("enough"), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while gw.remote_status().unwrap().numexecuting > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receiving end lingers"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(temporary(), Vec::<String>::new());
+    assert!(!tmp.path().join("d/big").exists());
     gw.exit().unwrap();
 }
 

@@ -13,15 +13,16 @@ Messages (sender -> here):
                                           path below the source root
   ("end",)                  no more entries
   ("part", i, data)         a chunk of file i; more follow
-  ("file", i, data)         the last chunk of file i
-  ("same", i)               file i has the content we have: fix metadata
-  ("gone", i)               file i could not be read: leave it alone
+  ("files", [(i, data), ...])   the last (or only) chunk of each file i
+  ("same", [i, ...])        these files have the content we have: only
+                            their metadata is brought over
+  ("gone", [i, ...])        these files could not be read: left alone
 Replies (here -> sender):
   ("want", [(i, digest or None), ...])   send these; the digest (sha256 of
                                          our copy) lets the sender answer
                                          "same"
   ("compared",)             every entry was compared
-  ("ack", i)                file i is in place
+  ("ack", [i, ...])         these files are in place
   ("done", stats)           everything is in place; the exec then returns
 
 Paths travel as bytes (any file name survives); `rel` is relative to the
@@ -89,15 +90,22 @@ def rsync_receive(channel, dest, delete):
     tmp_prefix = ".execnet-rsync.%d.%d." % (os.getpid(), channel.id)
     ended = False
 
+    # Directories seen so far: relative path -> local path. A directory's
+    # entry comes before anything in it, so every other entry's parent must
+    # be here already; then only its last name needs checking.
+    dirs = {b"": dest}
+
     def path_of(rel):
-        if not rel:
-            return dest
-        for part in rel.split(b"/"):
-            _check_name(part)
-        return os.path.join(dest, os.fsdecode(rel))
+        parent, _, name = rel.rpartition(b"/")
+        base = dirs.get(parent)
+        if base is None:
+            raise ValueError("rsync: %r comes before its directory" % (rel,))
+        _check_name(name)
+        return os.path.join(base, os.fsdecode(name))
 
     def on_dir(rel, mode, names):
-        path = path_of(rel)
+        path = path_of(rel) if rel else dest
+        dirs[rel] = path
         if rel:
             st = _lstat(path)
             if st is not None and not stat.S_ISDIR(st.st_mode):
@@ -164,18 +172,20 @@ def rsync_receive(channel, dest, delete):
         os.symlink(target, path)
         stats["links"] += 1
 
-    def finish(number, source):
-        """File `number` is complete: metadata, into place, ack."""
+    def same(number):
+        """File `number` has our content: bring its metadata over."""
+        asked(number)
         path, mode, mtime = wanted.pop(number)
-        os.chmod(source, stat.S_IMODE(mode))
-        os.utime(source, ns=(mtime, mtime))
-        if source != path:
-            os.replace(source, path)
-        channel.send(("ack", number))
+        os.chmod(path, stat.S_IMODE(mode))
+        os.utime(path, ns=(mtime, mtime))
+        stats["same"] += 1
+
+    def asked(number):
+        if number not in wanted:
+            raise ValueError("rsync: file %r was not asked for" % (number,))
 
     def write(number, data, last):
-        if number not in wanted:
-            raise ValueError("rsync: data for file %d, which was not asked for" % (number,))
+        asked(number)
         entry = writing.get(number)
         if entry is None:
             path = wanted[number][0]
@@ -193,15 +203,18 @@ def rsync_receive(channel, dest, delete):
         while view:
             view = view[os.write(fd, view):]
         if last:
-            del writing[number]
+            path, mode, mtime = wanted[number]
+            os.chmod(fd, stat.S_IMODE(mode))
+            os.utime(fd, ns=(mtime, mtime))
+            writing[number] = (None, tmp)
             os.close(fd)
+            os.replace(tmp, path)
+            del writing[number], wanted[number]
             stats["files"] += 1
-            finish(number, tmp)
 
     def forget(number):
         """File `number` could not be read on the sending side."""
-        if number not in wanted:
-            raise ValueError("rsync: file %d was not asked for" % (number,))
+        asked(number)
         entry = writing.pop(number, None)
         if entry is not None:
             os.close(entry[0])
@@ -209,7 +222,6 @@ def rsync_receive(channel, dest, delete):
         path = wanted.pop(number)[0]
         if delete:
             _remove(path)
-        channel.send(("ack", number))
 
     try:
         while True:
@@ -231,15 +243,22 @@ def rsync_receive(channel, dest, delete):
                         raise ValueError("rsync: unknown entry kind %r" % (kind,))
                 if wants:
                     channel.send(("want", wants))
-            elif tag == "part" or tag == "file":
-                write(msg[1], msg[2], tag == "file")
+            elif tag == "part":
+                write(msg[1], msg[2], False)
+            elif tag == "files":
+                done = []
+                for number, data in msg[1]:
+                    write(number, data, True)
+                    done.append(number)
+                channel.send(("ack", done))
             elif tag == "same":
-                if msg[1] not in wanted:
-                    raise ValueError("rsync: file %d was not asked for" % (msg[1],))
-                stats["same"] += 1
-                finish(msg[1], wanted[msg[1]][0])
+                for number in msg[1]:
+                    same(number)
+                channel.send(("ack", msg[1]))
             elif tag == "gone":
-                forget(msg[1])
+                for number in msg[1]:
+                    forget(number)
+                channel.send(("ack", msg[1]))
             elif tag == "end":
                 ended = True
                 channel.send(("compared",))
@@ -249,9 +268,15 @@ def rsync_receive(channel, dest, delete):
                 channel.send(("done", stats))
                 return
     finally:
+        # Stopped half way (the sender went away, or an error): no
+        # temporary files are left behind.
         for fd, tmp in writing.values():
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
             try:
-                os.close(fd)
                 os.unlink(tmp)
             except OSError:
                 pass

@@ -31,8 +31,14 @@ use super::walk::{Entry, Tree};
 use super::{Event, FinishedFn, HookError, Hooks, TargetError, TargetReport};
 use crate::{from_value, Channel, Error, Gateway, Value};
 
-/// File contents travel in chunks of this size.
+/// File contents travel in chunks of this size; small files travel
+/// together in messages of about this size.
 const CHUNK: usize = 1 << 20;
+/// Files prepared (hashed, opened, first chunk read) per trip to the
+/// thread pool, at most.
+const PREPARE_FILES: usize = 256;
+/// Bytes read ahead per trip to the thread pool, at most (plus one chunk).
+const PREPARE_BYTES: u64 = 4 << 20;
 /// Entries per `("tree", ...)` message, at most.
 const BATCH_ENTRIES: usize = 1000;
 /// Roughly the bytes of paths per `("tree", ...)` message, at most.
@@ -77,7 +83,7 @@ enum Failure {
 enum Reply {
     Want(Vec<(usize, Option<Digest>)>),
     Compared,
-    Ack(usize),
+    Ack(Vec<usize>),
     Done(RemoteStats),
 }
 
@@ -168,7 +174,7 @@ pub(crate) async fn run(
         sizes: Mutex::new(HashMap::new()),
     };
     let (reply_tx, reply_rx) = async_channel::unbounded();
-    let (todo_tx, todo_rx) = async_channel::unbounded();
+    let (todo_tx, todo_rx) = async_channel::unbounded::<Job>();
     let receiver = pin!(receive(&ctx, reply_tx));
     let work = pin!(try_zip(
         send_tree(&ctx),
@@ -396,17 +402,28 @@ impl Checker {
                 self.compared = true;
                 Ok(Reply::Compared)
             }
-            (Some("ack"), 2) => match self.index(&items[1]) {
-                Some(index) if self.wanted[index] && !self.acked[index] => {
-                    self.acked[index] = true;
-                    self.open -= 1;
-                    Ok(Reply::Ack(index))
+            (Some("ack"), 2) => {
+                let Value::List(list) = &items[1] else {
+                    return Err(bad(&value));
+                };
+                let mut acks = Vec::with_capacity(list.len());
+                for ack in list {
+                    match self.index(ack) {
+                        Some(index) if self.wanted[index] && !self.acked[index] => {
+                            self.acked[index] = true;
+                            self.open -= 1;
+                            acks.push(index);
+                        }
+                        _ => {
+                            return Err(format!(
+                                "ack of a file not asked for (or acked before): {}",
+                                short_repr(ack)
+                            ))
+                        }
+                    }
                 }
-                _ => Err(format!(
-                    "ack of a file not asked for: {}",
-                    short_repr(&value)
-                )),
-            },
+                Ok(Reply::Ack(acks))
+            }
             (Some("done"), 2) if self.compared && self.open == 0 => {
                 self.done = true;
                 let stats = from_value(items[1].clone())
@@ -451,7 +468,7 @@ fn short_repr(value: &Value) -> String {
 async fn dispatch(
     ctx: &Ctx<'_, '_>,
     replies: Receiver<Reply>,
-    todo: Sender<(usize, Option<Digest>)>,
+    todo: Sender<Job>,
 ) -> Result<RemoteStats, Failure> {
     let mut files = 0u64;
     let mut bytes = 0u64;
@@ -477,9 +494,13 @@ async fn dispatch(
                     ctx.ack(index)?;
                 }
             }
-            Reply::Ack(index) => match &mut held {
-                Some(held) => held.push(index),
-                None => ctx.ack(index)?,
+            Reply::Ack(indices) => match &mut held {
+                Some(held) => held.extend(indices),
+                None => {
+                    for index in indices {
+                        ctx.ack(index)?;
+                    }
+                }
             },
             Reply::Done(stats) => {
                 drop(todo);
@@ -492,106 +513,214 @@ async fn dispatch(
     ))
 }
 
-/// Send what was asked for, one file after another.
-async fn serve(
-    ctx: &Ctx<'_, '_>,
-    todo: Receiver<(usize, Option<Digest>)>,
-) -> Result<Served, Failure> {
-    let mut served = Served::default();
-    while let Ok((index, digest)) = todo.recv().await {
-        let info = &ctx.tree.files[index];
-        let path = ctx.source.join(&info.rel);
-        if let Some(theirs) = digest {
-            let hashed = path.clone();
-            match unblock(move || sha256_file(&hashed)).await {
-                Ok(ours) if ours == theirs => {
-                    ctx.set_size(index, info.size);
-                    ctx.send(&tagged("same", vec![Value::from(index)])).await?;
-                    continue;
-                }
-                Ok(_) => {}
-                Err(error) => {
-                    gone(ctx, index, path, error, &mut served).await?;
-                    continue;
-                }
-            }
-        }
-        let opened = path.clone();
-        let hint = info.size;
-        let first = unblock(move || {
-            let mut file = File::open(&opened)?;
-            let chunk = read_chunk(&mut file, hint)?;
-            Ok::<_, io::Error>((file, chunk))
-        })
-        .await;
-        let (mut file, mut chunk) = match first {
-            Ok(first) => first,
-            Err(error) => {
-                gone(ctx, index, path, error, &mut served).await?;
-                continue;
-            }
-        };
-        {
-            let mut hooks = ctx.hooks.lock().unwrap_or_else(PoisonError::into_inner);
-            hooks
-                .report_send_file(ctx.gateway, &info.rel)
-                .map_err(Failure::Hook)?;
-        }
-        let mut sent = 0u64;
-        loop {
-            let last = chunk.len() < CHUNK;
-            let tag = if last { "file" } else { "part" };
-            let n = chunk.len() as u64;
-            let item = tagged(tag, vec![Value::from(index), Value::Bytes(chunk)]);
-            if last {
-                ctx.set_size(index, sent + n);
-            }
-            ctx.send(&item).await?;
-            drop(item);
-            sent += n;
-            ctx.event(Event::Sent {
-                channel: ctx.channel,
-                path: &info.rel,
-                bytes: n,
-            })?;
-            if last {
-                served.files += 1;
-                served.bytes += sent;
-                break;
-            }
-            let (returned, next) = unblock(move || {
-                let next = read_chunk(&mut file, CHUNK as u64);
-                (file, next)
-            })
-            .await;
-            file = returned;
-            match next {
-                Ok(next) => chunk = next,
-                Err(error) => {
-                    // The far side drops what it has of this file.
-                    gone(ctx, index, path, error, &mut served).await?;
-                    break;
-                }
-            }
-        }
-    }
-    Ok(served)
+/// A file asked for, with what the far side has of it.
+type Job = (usize, Option<Digest>);
+
+/// A file made ready on the thread pool.
+enum Prepared {
+    /// The checksums match.
+    Same,
+    /// It cannot be read.
+    Gone(io::Error),
+    /// All of it (it is smaller than a chunk).
+    Whole(Vec<u8>),
+    /// Its first chunk; the rest is still in the file.
+    Start(File, Vec<u8>),
 }
 
-/// File `index` cannot be read: tell the far side to leave it alone. A file
-/// that vanished is not worth an error (it is simply not synced).
-async fn gone(
+/// Send what was asked for. Files are made ready in batches on the thread
+/// pool (checksum, open, first chunk); small files then travel together,
+/// large ones a chunk at a time.
+async fn serve(ctx: &Ctx<'_, '_>, todo: Receiver<Job>) -> Result<Served, Failure> {
+    let mut served = Served::default();
+    let mut carry = None;
+    loop {
+        let first = match carry.take() {
+            Some(job) => job,
+            None => match todo.recv().await {
+                Ok(job) => job,
+                Err(_) => return Ok(served),
+            },
+        };
+        // What is waiting now, within the batch's budget.
+        let mut budget = ctx.tree.files[first.0].size.min(CHUNK as u64);
+        let mut jobs = vec![first];
+        while jobs.len() < PREPARE_FILES && budget < PREPARE_BYTES {
+            let Ok(job) = todo.try_recv() else { break };
+            budget += ctx.tree.files[job.0].size.min(CHUNK as u64);
+            if budget > PREPARE_BYTES {
+                carry = Some(job);
+                break;
+            }
+            jobs.push(job);
+        }
+        let work: Vec<(PathBuf, u64, Option<Digest>)> = jobs
+            .iter()
+            .map(|&(index, digest)| {
+                let info = &ctx.tree.files[index];
+                (ctx.source.join(&info.rel), info.size, digest)
+            })
+            .collect();
+        let prepared = unblock(move || {
+            work.into_iter()
+                .map(|(path, size, digest)| prepare(&path, size, digest))
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let mut batch = Batch::default();
+        for ((index, _), prepared) in jobs.into_iter().zip(prepared) {
+            let info = &ctx.tree.files[index];
+            match prepared {
+                Prepared::Same => {
+                    ctx.set_size(index, info.size);
+                    batch.same.push(Value::from(index));
+                }
+                Prepared::Gone(error) => {
+                    if error.kind() != io::ErrorKind::NotFound {
+                        served.unreadable.push((ctx.source.join(&info.rel), error));
+                    }
+                    ctx.set_size(index, 0);
+                    batch.gone.push(Value::from(index));
+                }
+                Prepared::Whole(data) => {
+                    report_send_file(ctx, index)?;
+                    let n = data.len() as u64;
+                    ctx.set_size(index, n);
+                    if batch.bytes + n > CHUNK as u64 {
+                        batch.flush(ctx, &mut served).await?;
+                    }
+                    batch.bytes += n;
+                    batch.sent.push((index, n));
+                    batch
+                        .files
+                        .push(Value::Tuple(vec![Value::from(index), Value::Bytes(data)]));
+                }
+                Prepared::Start(file, chunk) => {
+                    batch.flush(ctx, &mut served).await?;
+                    report_send_file(ctx, index)?;
+                    stream(ctx, index, file, chunk, &mut served).await?;
+                }
+            }
+        }
+        batch.flush(ctx, &mut served).await?;
+    }
+}
+
+fn report_send_file(ctx: &Ctx<'_, '_>, index: usize) -> Result<(), Failure> {
+    let mut hooks = ctx.hooks.lock().unwrap_or_else(PoisonError::into_inner);
+    hooks
+        .report_send_file(ctx.gateway, &ctx.tree.files[index].rel)
+        .map_err(Failure::Hook)
+}
+
+/// Small files, checksum matches and unreadable files on their way out.
+#[derive(Default)]
+struct Batch {
+    files: Vec<Value>,
+    bytes: u64,
+    /// (file, bytes) of `files`, for the `Sent` events.
+    sent: Vec<(usize, u64)>,
+    same: Vec<Value>,
+    gone: Vec<Value>,
+}
+
+impl Batch {
+    async fn flush(&mut self, ctx: &Ctx<'_, '_>, served: &mut Served) -> Result<(), Failure> {
+        if !self.files.is_empty() {
+            let files = std::mem::take(&mut self.files);
+            ctx.send(&tagged("files", vec![Value::List(files)])).await?;
+            self.bytes = 0;
+            for (index, bytes) in self.sent.drain(..) {
+                served.files += 1;
+                served.bytes += bytes;
+                ctx.event(Event::Sent {
+                    channel: ctx.channel,
+                    path: &ctx.tree.files[index].rel,
+                    bytes,
+                })?;
+            }
+        }
+        for (tag, list) in [("same", &mut self.same), ("gone", &mut self.gone)] {
+            if !list.is_empty() {
+                let list = std::mem::take(list);
+                ctx.send(&tagged(tag, vec![Value::List(list)])).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Make file `path` ready: compare checksums if the far side sent one,
+/// else open it and read its first chunk.
+fn prepare(path: &Path, size: u64, digest: Option<Digest>) -> Prepared {
+    if let Some(theirs) = digest {
+        match sha256_file(path) {
+            Ok(ours) if ours == theirs => return Prepared::Same,
+            Ok(_) => {}
+            Err(error) => return Prepared::Gone(error),
+        }
+    }
+    let opened = File::open(path).and_then(|mut file| {
+        let chunk = read_chunk(&mut file, size)?;
+        Ok((file, chunk))
+    });
+    match opened {
+        Ok((_, chunk)) if chunk.len() < CHUNK => Prepared::Whole(chunk),
+        Ok((file, chunk)) => Prepared::Start(file, chunk),
+        Err(error) => Prepared::Gone(error),
+    }
+}
+
+/// Send a large file a chunk at a time, its first chunk in hand.
+async fn stream(
     ctx: &Ctx<'_, '_>,
     index: usize,
-    path: PathBuf,
-    error: io::Error,
+    mut file: File,
+    mut chunk: Vec<u8>,
     served: &mut Served,
 ) -> Result<(), Failure> {
-    if error.kind() != io::ErrorKind::NotFound {
-        served.unreadable.push((path, error));
+    let path = &ctx.tree.files[index].rel;
+    let mut sent = 0u64;
+    loop {
+        let n = chunk.len() as u64;
+        let last = chunk.len() < CHUNK;
+        let item = if last {
+            ctx.set_size(index, sent + n);
+            let file = Value::Tuple(vec![Value::from(index), Value::Bytes(chunk)]);
+            tagged("files", vec![Value::List(vec![file])])
+        } else {
+            tagged("part", vec![Value::from(index), Value::Bytes(chunk)])
+        };
+        ctx.send(&item).await?;
+        drop(item);
+        sent += n;
+        ctx.event(Event::Sent {
+            channel: ctx.channel,
+            path,
+            bytes: n,
+        })?;
+        if last {
+            served.files += 1;
+            served.bytes += sent;
+            return Ok(());
+        }
+        let (returned, next) = unblock(move || {
+            let next = read_chunk(&mut file, CHUNK as u64);
+            (file, next)
+        })
+        .await;
+        file = returned;
+        match next {
+            Ok(next) => chunk = next,
+            Err(error) => {
+                // The far side drops what it has of this file.
+                served.unreadable.push((ctx.source.join(path), error));
+                ctx.set_size(index, 0);
+                let gone = Value::List(vec![Value::from(index)]);
+                return ctx.send(&tagged("gone", vec![gone])).await;
+            }
+        }
     }
-    ctx.set_size(index, 0);
-    ctx.send(&tagged("gone", vec![Value::from(index)])).await
 }
 
 /// Up to `CHUNK` bytes from `file`; fewer only at its end.
@@ -616,5 +745,116 @@ fn sha256_file(path: &Path) -> io::Result<Digest> {
             Err(e) => return Err(e),
         };
         hasher.update(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tuple(items: Vec<Value>) -> Value {
+        Value::Tuple(items)
+    }
+
+    fn want(pairs: &[(i64, Option<&[u8]>)]) -> Value {
+        let list = pairs
+            .iter()
+            .map(|(i, d)| {
+                let digest = d.map_or(Value::None, |d| Value::Bytes(d.to_vec()));
+                tuple(vec![Value::from(*i), digest])
+            })
+            .collect();
+        tagged("want", vec![Value::List(list)])
+    }
+
+    fn ack(indices: &[i64]) -> Value {
+        let list = indices.iter().map(|i| Value::from(*i)).collect();
+        tagged("ack", vec![Value::List(list)])
+    }
+
+    fn done() -> Value {
+        tagged(
+            "done",
+            vec![Value::Dict(vec![(Value::from("same"), Value::from(1))])],
+        )
+    }
+
+    #[test]
+    fn a_well_behaved_far_side_passes() {
+        let mut check = Checker::new(3);
+        let digest = [7u8; 32];
+        assert!(matches!(
+            check.reply(want(&[(0, None), (2, Some(&digest))])),
+            Ok(Reply::Want(w)) if w == [(0, None), (2, Some(digest))]
+        ));
+        assert!(matches!(check.reply(ack(&[2])), Ok(Reply::Ack(a)) if a == [2]));
+        assert!(matches!(
+            check.reply(tagged("compared", vec![])),
+            Ok(Reply::Compared)
+        ));
+        assert!(matches!(check.reply(ack(&[0])), Ok(Reply::Ack(_))));
+        assert!(matches!(check.reply(done()), Ok(Reply::Done(s)) if s.same == 1));
+    }
+
+    #[test]
+    fn lies_are_protocol_errors() {
+        let bad_digest = [1u8; 5];
+        let cases: Vec<(Vec<Value>, &str)> = vec![
+            (vec![want(&[(3, None)])], "bad request"),
+            (vec![want(&[(-1, None)])], "bad request"),
+            (vec![want(&[(0, Some(&bad_digest))])], "bad request"),
+            (vec![want(&[(0, None), (0, None)])], "twice"),
+            (vec![want(&[(0, None)]), want(&[(0, None)])], "twice"),
+            (vec![ack(&[1])], "not asked for"),
+            (
+                vec![want(&[(1, None)]), ack(&[1]), ack(&[1])],
+                "acked before",
+            ),
+            (
+                vec![tagged("compared", vec![]), want(&[(0, None)])],
+                "too late",
+            ),
+            (
+                vec![tagged("compared", vec![]), tagged("compared", vec![])],
+                "unexpected",
+            ),
+            (vec![done()], "before comparing"),
+            (
+                vec![want(&[(0, None)]), tagged("compared", vec![]), done()],
+                "still open",
+            ),
+            (
+                vec![tagged("compared", vec![]), done(), ack(&[])],
+                "after done",
+            ),
+            (vec![Value::from("want")], "unexpected reply"),
+            (vec![tagged("surprise", vec![])], "unexpected reply"),
+            (
+                vec![tagged("done", vec![Value::from(1)])],
+                "before comparing",
+            ),
+        ];
+        for (replies, expected) in cases {
+            let mut check = Checker::new(2);
+            let err = replies
+                .iter()
+                .find_map(|r| check.reply(r.clone()).err())
+                .unwrap_or_else(|| panic!("{replies:?} passed"));
+            assert!(err.contains(expected), "{replies:?}: {err}");
+        }
+        let mut check = Checker::new(0);
+        check.reply(tagged("compared", vec![])).unwrap();
+        let err = check
+            .reply(tagged("done", vec![Value::from(1)]))
+            .err()
+            .unwrap();
+        assert!(err.contains("bad statistics"), "{err}");
+    }
+
+    #[test]
+    fn a_long_reply_is_shortened_in_messages() {
+        let long = Value::Str("x".repeat(10_000));
+        let err = Checker::new(1).reply(long).err().unwrap();
+        assert!(err.len() < 200, "{err}");
     }
 }

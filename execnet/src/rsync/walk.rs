@@ -100,24 +100,24 @@ pub(crate) async fn walk(
         tree.dirs += 1;
         let dir = source.join(&rel);
         let listed = dir.clone();
-        let names = unblock(move || list(&listed))
+        let listing = unblock(move || list(&listed))
             .await
             .map_err(|error| source_error(&dir, error))?;
-        let mut kept = Vec::with_capacity(names.len());
-        for name in names {
-            let path = dir.join(&name);
+        let mut kept = Vec::with_capacity(listing.len());
+        for entry in listing {
+            let path = entry.path();
             if let Some(filter) = filter.as_mut() {
                 if !filter(&path).map_err(RsyncError::Hook)? {
                     continue;
                 }
             }
-            kept.push((name, path));
+            kept.push((entry, path));
         }
         let looked = unblock(move || {
             kept.into_iter()
-                .map(|(name, path)| {
-                    let kind = classify(&path);
-                    (name, path, kind)
+                .map(|(entry, path)| {
+                    let kind = classify(&entry, &path);
+                    (entry.file_name(), path, kind)
                 })
                 .collect::<Vec<_>>()
         })
@@ -177,17 +177,18 @@ fn source_error(path: &Path, error: io::Error) -> RsyncError {
     }
 }
 
-/// The names in `dir`, sorted (so sends and reports come in a stable order).
-fn list(dir: &Path) -> io::Result<Vec<OsString>> {
-    let mut names = fs::read_dir(dir)?
-        .map(|entry| entry.map(|e| e.file_name()))
-        .collect::<io::Result<Vec<_>>>()?;
-    names.sort();
-    Ok(names)
+/// The entries of `dir`, sorted by name (so sends and reports come in a
+/// stable order).
+fn list(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    let mut entries = fs::read_dir(dir)?.collect::<io::Result<Vec<_>>>()?;
+    entries.sort_by_cached_key(fs::DirEntry::file_name);
+    Ok(entries)
 }
 
-fn classify(path: &Path) -> io::Result<Kind> {
-    let meta = match fs::symlink_metadata(path) {
+/// What `entry` (at `path`) is, not following a symlink. The look goes
+/// through the open directory (`fstatat`), not the whole path again.
+fn classify(entry: &fs::DirEntry, path: &Path) -> io::Result<Kind> {
+    let meta = match entry.metadata() {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Kind::Vanished),
         Err(e) => return Err(e),
