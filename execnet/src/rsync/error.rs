@@ -26,8 +26,8 @@ pub enum RsyncError {
         "rsync has no targets: add_target() first (each send() uses up the targets added before it)"
     )]
     NoTargets,
-    /// The source tree could not be read: nothing was sent and the targets
-    /// are kept.
+    /// The source directory could not be read: nothing was sent and the
+    /// targets are kept.
     #[error("rsync: cannot read the source {}: {error}", path.display())]
     Source {
         /// What could not be read.
@@ -58,9 +58,9 @@ pub struct Incomplete {
     pub report: SendReport,
     /// The targets that failed, in the order they were added.
     pub failed: Vec<TargetError>,
-    /// Source files that were listed but could not be read (other than
-    /// files that vanished meanwhile, which are simply not synced); the
-    /// targets keep what they had for them.
+    /// What in the source could not be read (files, directories, links;
+    /// not what vanished meanwhile, which is simply not synced); the
+    /// targets keep what they had under those names.
     pub unreadable: Vec<(PathBuf, io::Error)>,
 }
 

@@ -95,14 +95,15 @@ const REMOTE_FILENAME: &str = "<execnet rsync>";
 /// and `_report_send_file`: set them when building the `RSync`.
 pub struct RSync {
     source: PathBuf,
+    /// Used by the walk; the other hooks by the targets.
+    filter: Option<Box<FilterFn>>,
     hooks: Hooks,
     targets: Vec<target::Target>,
 }
 
-/// The hooks of an [`RSync`].
+/// The hooks the targets call.
 #[derive(Default)]
 pub(crate) struct Hooks {
-    filter: Option<Box<FilterFn>>,
     send_file: Option<Box<SendFileFn>>,
     callback: Option<Box<CallbackFn>>,
 }
@@ -132,7 +133,7 @@ impl fmt::Debug for RSync {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RSync")
             .field("source", &self.source)
-            .field("filter", &self.hooks.filter.is_some())
+            .field("filter", &self.filter.is_some())
             .field("on_send_file", &self.hooks.send_file.is_some())
             .field("callback", &self.hooks.callback.is_some())
             .field("targets", &self.targets)
@@ -152,6 +153,7 @@ impl RSync {
         }
         RSync {
             source,
+            filter: None,
             hooks: Hooks::default(),
             targets: Vec::new(),
         }
@@ -171,7 +173,7 @@ impl RSync {
     where
         F: FnMut(&Path) -> HookResult<bool> + Send + 'static,
     {
-        self.hooks.filter = Some(Box::new(filter));
+        self.filter = Some(Box::new(filter));
         self
     }
 
@@ -248,43 +250,53 @@ impl RSync {
     }
 
     /// Bring every target up to date with the source, all at once; the
-    /// targets are used up (execnet's `send()`).
+    /// targets are used up (execnet's `send()`). The source is walked once,
+    /// and the targets compare while the walk goes on.
     ///
     /// - No targets: [`RsyncError::NoTargets`] (execnet's
     ///   `send(raises=False)` is this call with that error ignored).
-    /// - The source cannot be read (missing, not a directory, an unreadable
-    ///   directory) or the filter failed: [`RsyncError::Source`] or
-    ///   [`RsyncError::Hook`], before anything was sent; the targets stay
-    ///   for another try.
+    /// - The source directory itself cannot be read (missing, not a
+    ///   directory, not listable): [`RsyncError::Source`], before anything
+    ///   was sent; the targets stay for another try.
     /// - A target fails (its gateway died, the far side raised, e.g. a
-    ///   permission error), or a source file could not be read: the other
-    ///   targets and files go on; then [`RsyncError::Incomplete`] says which.
-    /// - Another hook fails: every target stops, and the hook's error is
-    ///   returned as [`RsyncError::Hook`].
+    ///   permission error), or something in the source cannot be read (a
+    ///   file, a directory, a link): the other targets and entries go on;
+    ///   then [`RsyncError::Incomplete`] says which. What could not be read
+    ///   is left alone at the targets, even with `delete`.
+    /// - A hook fails (the filter too): every target stops, and the hook's
+    ///   error is returned as [`RsyncError::Hook`].
     pub async fn send(&mut self) -> Result<SendReport, RsyncError> {
         if self.targets.is_empty() {
             return Err(RsyncError::NoTargets);
         }
-        let tree = walk::walk(&self.source, self.hooks.filter.as_mut()).await?;
+        let root = walk::open_root(&self.source).await?;
         let targets = std::mem::take(&mut self.targets);
+        let tree = walk::Tree::default();
+        // A few batches of entries may wait per target; the walk waits for
+        // the slowest target beyond that.
+        let (sinks, queues): (Vec<_>, Vec<_>) =
+            targets.iter().map(|_| async_channel::bounded(4)).unzip();
         let hooks = Mutex::new(&mut self.hooks);
         let source = self.source.as_path();
+        let walk = walk::stream(root, source, self.filter.as_mut(), &tree, sinks);
         let runs = targets
             .into_iter()
-            .map(|t| target::run(t, &tree, source, &hooks));
-        let outcomes = futures_util::future::try_join_all(runs)
-            .await
-            .map_err(RsyncError::Hook)?;
+            .zip(queues)
+            .map(|(t, entries)| target::run(t, entries, &tree, source, &hooks));
+        let (walked, outcomes) =
+            futures_lite::future::try_zip(walk, futures_util::future::try_join_all(runs))
+                .await
+                .map_err(RsyncError::Hook)?;
         let mut report = SendReport {
-            files: tree.files.len(),
-            dirs: tree.dirs,
-            links: tree.links,
-            bytes: tree.files.iter().map(|f| f.size).sum(),
-            skipped: tree.skipped.clone(),
+            files: walked.files,
+            dirs: walked.dirs,
+            links: walked.links,
+            bytes: walked.bytes,
+            skipped: walked.skipped,
             targets: Vec::new(),
         };
         let mut failed = Vec::new();
-        let mut unreadable: Vec<(PathBuf, std::io::Error)> = Vec::new();
+        let mut unreadable = walked.unreadable;
         for outcome in outcomes {
             match outcome.result {
                 Ok(target) => report.targets.push(target),

@@ -6,11 +6,15 @@ their contents), this end compares each file with what is already at `dest`
 and asks only for those that differ; their contents then arrive in chunks.
 
 Messages (sender -> here):
-  ("tree", [entry, ...])    entries, in tree order:
-      (0, rel, mode, names)               a directory and the names in it
-      (1, rel, mode, mtime_ns, size, i)   regular file number i
-      (2, rel, target, inside)            a symlink; `inside`: target is a
-                                          path below the source root
+  ("tree", [entry, ...])    entries, in tree order, as the sender walks:
+      (0, rel, mode, names)             a directory and the names in it
+      (1, dir, first, names, meta)      the regular files of directory
+                                        `dir`, numbered from `first`; `meta`
+                                        holds per file its mode (u32), mtime
+                                        in ns (i64) and size (u64),
+                                        little-endian
+      (2, rel, target, inside)          a symlink; `inside`: target is a
+                                        path below the source root
   ("end",)                  no more entries
   ("part", i, data)         a chunk of file i; more follow
   ("files", [(i, data), ...])   the last (or only) chunk of each file i
@@ -26,7 +30,8 @@ Replies (here -> sender):
   ("done", stats)           everything is in place; the exec then returns
 
 Paths travel as bytes (any file name survives); `rel` is relative to the
-source root, b"" for the root itself. Files are written to a temporary name
+source root, b"" for the root itself; `names` are joined by NUL, which no
+file name holds (packed so that a big directory decodes quickly here). Files are written to a temporary name
 in their directory and renamed into place, so a reader never sees half a
 file and a read-only file is replaced like any other.
 """
@@ -35,8 +40,10 @@ import hashlib
 import os
 import shutil
 import stat
+import struct
 
 _CHUNK = 1 << 20
+_META = struct.Struct("<IqQ")
 
 
 def _lstat(path):
@@ -80,6 +87,16 @@ def _remove(path):
 def _check_name(name):
     if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
         raise ValueError("rsync: refusing file name %r" % (name,))
+
+
+def _split(names):
+    """The names of a NUL-joined list, each one checked."""
+    if not names:
+        return []
+    split = names.split(b"\0")
+    if b"/" in names or b"" in split or b"." in split or b".." in split:
+        raise ValueError("rsync: refusing file names %r" % (names[:200],))
+    return split
 
 
 def rsync_receive(channel, dest, delete):
@@ -132,32 +149,46 @@ def rsync_receive(channel, dest, delete):
         if st is None or stat.S_IMODE(st.st_mode) != mode:
             os.chmod(path, mode)
         if delete:
-            keep = set()
-            for name in names:
-                _check_name(name)
-                keep.add(os.fsdecode(name))
+            keep = set(map(os.fsdecode, _split(names)))
             for name in os.listdir(path):
                 if name not in keep:
                     _remove(os.path.join(path, name))
                     stats["deleted"] += 1
 
-    def on_file(rel, mode, mtime, size, number):
-        path = path_of(rel)
-        st = _lstat(path)
-        digest = None
-        if st is not None and stat.S_ISREG(st.st_mode):
-            if st.st_size == size:
-                if st.st_mtime_ns == mtime:
-                    if stat.S_IMODE(st.st_mode) != stat.S_IMODE(mode):
-                        os.chmod(path, stat.S_IMODE(mode))
-                    return None
-                digest = _digest(path)
-        elif st is not None:
-            _remove(path)
-        if number in wanted:
-            raise ValueError("rsync: file number %d listed twice" % (number,))
-        wanted[number] = (path, mode, mtime)
-        return (number, digest)
+    def on_files(parent, first, names, meta):
+        """Compare the files of a directory; the ones to ask for."""
+        base = dirs.get(parent)
+        if base is None:
+            raise ValueError("rsync: files of %r come before it" % (parent,))
+        names = _split(names)
+        if len(meta) != _META.size * len(names):
+            raise ValueError("rsync: %d names but %d bytes of metadata" % (len(names), len(meta)))
+        prefix = os.path.join(base, "")
+        lstat, fsdecode, is_reg, imode = os.lstat, os.fsdecode, stat.S_ISREG, stat.S_IMODE
+        wants = []
+        for number, name, (mode, mtime, size) in zip(
+            range(first, first + len(names)), names, _META.iter_unpack(meta)
+        ):
+            path = prefix + fsdecode(name)
+            try:
+                st = lstat(path)
+            except FileNotFoundError:
+                st = None
+            digest = None
+            if st is not None and is_reg(st.st_mode):
+                if st.st_size == size:
+                    if st.st_mtime_ns == mtime:
+                        if imode(st.st_mode) != mode:
+                            os.chmod(path, mode)
+                        continue
+                    digest = _digest(path)
+            elif st is not None:
+                _remove(path)
+            if number in wanted:
+                raise ValueError("rsync: file number %d listed twice" % (number,))
+            wanted[number] = (path, mode, mtime)
+            wants.append((number, digest))
+        return wants
 
     def on_link(rel, target, inside):
         path = path_of(rel)
@@ -213,15 +244,14 @@ def rsync_receive(channel, dest, delete):
             stats["files"] += 1
 
     def forget(number):
-        """File `number` could not be read on the sending side."""
+        """File `number` could not be read on the sending side: what we
+        have under its name stays."""
         asked(number)
         entry = writing.pop(number, None)
         if entry is not None:
             os.close(entry[0])
             os.unlink(entry[1])
-        path = wanted.pop(number)[0]
-        if delete:
-            _remove(path)
+        del wanted[number]
 
     try:
         while True:
@@ -232,9 +262,7 @@ def rsync_receive(channel, dest, delete):
                 for entry in msg[1]:
                     kind = entry[0]
                     if kind == 1:
-                        want = on_file(*entry[1:])
-                        if want is not None:
-                            wants.append(want)
+                        wants.extend(on_files(*entry[1:]))
                     elif kind == 0:
                         on_dir(*entry[1:])
                     elif kind == 2:

@@ -3,7 +3,7 @@
 //!
 //! Four parts run at once on the thread that polls the send, so neither
 //! side ever waits on the other with both flow-control windows full:
-//! - `send_tree` streams the entries;
+//! - `send_tree` passes on the entries the walk streams to this target;
 //! - `receive` takes every reply as it comes and checks it (a reply about a
 //!   file the far side may not name is a protocol error, so what it can make
 //!   us hold is bounded by the size of our own tree);
@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::pin::pin;
 use std::sync::{Mutex, PoisonError};
@@ -27,7 +26,7 @@ use serde::Deserialize;
 use sha2::{Digest as _, Sha256};
 
 use super::error::Cause;
-use super::walk::{Entry, Tree};
+use super::walk::{FileInfo, Tree};
 use super::{Event, FinishedFn, HookError, Hooks, TargetError, TargetReport};
 use crate::{from_value, Channel, Error, Gateway, Value};
 
@@ -39,10 +38,6 @@ const CHUNK: usize = 1 << 20;
 const PREPARE_FILES: usize = 256;
 /// Bytes read ahead per trip to the thread pool, at most (plus one chunk).
 const PREPARE_BYTES: u64 = 4 << 20;
-/// Entries per `("tree", ...)` message, at most.
-const BATCH_ENTRIES: usize = 1000;
-/// Roughly the bytes of paths per `("tree", ...)` message, at most.
-const BATCH_BYTES: usize = 256 << 10;
 
 /// A SHA-256 digest.
 type Digest = [u8; 32];
@@ -120,6 +115,13 @@ struct Ctx<'a, 'h> {
 }
 
 impl Ctx<'_, '_> {
+    /// File `index`; the checker lets only known numbers through.
+    fn file(&self, index: usize) -> Result<FileInfo, Failure> {
+        self.tree
+            .file(index)
+            .ok_or_else(|| Failure::Protocol(format!("no file {index}")))
+    }
+
     fn event(&self, event: Event<'_>) -> Result<(), Failure> {
         let mut hooks = self.hooks.lock().unwrap_or_else(PoisonError::into_inner);
         hooks.event(event).map_err(Failure::Hook)
@@ -134,7 +136,7 @@ impl Ctx<'_, '_> {
             .unwrap_or(0);
         self.event(Event::Ack {
             channel: self.channel,
-            path: &self.tree.files[index].rel,
+            path: &self.file(index)?.rel,
             bytes,
         })
     }
@@ -155,6 +157,7 @@ impl Ctx<'_, '_> {
 /// send); a failing target is an `Outcome` with an error.
 pub(crate) async fn run(
     target: Target,
+    entries: Receiver<Value>,
     tree: &Tree,
     source: &Path,
     hooks: &Mutex<&mut Hooks>,
@@ -177,7 +180,7 @@ pub(crate) async fn run(
     let (todo_tx, todo_rx) = async_channel::unbounded::<Job>();
     let receiver = pin!(receive(&ctx, reply_tx));
     let work = pin!(try_zip(
-        send_tree(&ctx),
+        send_tree(&ctx, entries),
         try_zip(dispatch(&ctx, reply_rx, todo_tx), serve(&ctx, todo_rx)),
     ));
     let failed = |cause: Cause| Outcome {
@@ -239,23 +242,10 @@ async fn settle(failure: Failure, channel: &Channel) -> Result<Cause, HookError>
     }
 }
 
-/// Stream the tree's entries, then `("end",)`.
-async fn send_tree(ctx: &Ctx<'_, '_>) -> Result<(), Failure> {
-    let mut batch = Vec::new();
-    let mut bytes = 0;
-    for entry in &ctx.tree.entries {
-        let (value, size) = encode(entry, ctx.tree);
-        batch.push(value);
-        bytes += size;
-        if batch.len() >= BATCH_ENTRIES || bytes >= BATCH_BYTES {
-            let entries = std::mem::take(&mut batch);
-            ctx.send(&tagged("tree", vec![Value::List(entries)]))
-                .await?;
-            bytes = 0;
-        }
-    }
-    if !batch.is_empty() {
-        ctx.send(&tagged("tree", vec![Value::List(batch)])).await?;
+/// Pass on the batches of entries the walk sends us, then `("end",)`.
+async fn send_tree(ctx: &Ctx<'_, '_>, entries: Receiver<Value>) -> Result<(), Failure> {
+    while let Ok(batch) = entries.recv().await {
+        ctx.send(&tagged("tree", vec![batch])).await?;
     }
     ctx.send(&tagged("end", Vec::new())).await
 }
@@ -267,70 +257,19 @@ fn tagged(tag: &str, rest: Vec<Value>) -> Value {
     Value::Tuple(items)
 }
 
-fn path_bytes(path: &Path) -> Value {
-    Value::Bytes(path.as_os_str().as_bytes().to_vec())
-}
-
-/// An entry as the receiving end reads it, and roughly its size.
-fn encode(entry: &Entry, tree: &Tree) -> (Value, usize) {
-    match entry {
-        Entry::Dir { rel, mode, names } => {
-            let size = rel.as_os_str().len() + names.iter().map(|n| n.len() + 2).sum::<usize>();
-            let names = names
-                .iter()
-                .map(|n| Value::Bytes(n.as_bytes().to_vec()))
-                .collect();
-            (
-                Value::Tuple(vec![
-                    Value::from(0),
-                    path_bytes(rel),
-                    Value::from(*mode),
-                    Value::List(names),
-                ]),
-                size + 8,
-            )
-        }
-        Entry::File(index) => {
-            let file = &tree.files[*index];
-            (
-                Value::Tuple(vec![
-                    Value::from(1),
-                    path_bytes(&file.rel),
-                    Value::from(file.mode),
-                    Value::from(file.mtime_ns),
-                    Value::from(file.size),
-                    Value::from(*index),
-                ]),
-                file.rel.as_os_str().len() + 24,
-            )
-        }
-        Entry::Link {
-            rel,
-            target,
-            inside,
-        } => (
-            Value::Tuple(vec![
-                Value::from(2),
-                path_bytes(rel),
-                path_bytes(target),
-                Value::Bool(*inside),
-            ]),
-            rel.as_os_str().len() + target.as_os_str().len() + 8,
-        ),
-    }
-}
-
 /// Take the replies as they come, check them, and queue them for
 /// `dispatch`. Ends with the channel: `Ok` at its normal end.
 async fn receive(ctx: &Ctx<'_, '_>, replies: Sender<Reply>) -> Result<(), Failure> {
-    let mut check = Checker::new(ctx.tree.files.len());
+    let mut check = Checker::default();
     loop {
         let value: Value = match ctx.channel.receive().await {
             Ok(value) => value,
             Err(Error::Closed) => return Ok(()),
             Err(e) => return Err(Failure::Channel(e)),
         };
-        let reply = check.reply(value).map_err(Failure::Protocol)?;
+        let reply = check
+            .reply(value, ctx.tree.len())
+            .map_err(Failure::Protocol)?;
         if replies.send(reply).await.is_err() {
             // `dispatch` has stopped; what it says wins.
             return Ok(());
@@ -341,7 +280,9 @@ async fn receive(ctx: &Ctx<'_, '_>, replies: Sender<Reply>) -> Result<(), Failur
 /// The rules a receiving end must keep: ask for each file at most once,
 /// acknowledge only files asked for, once each; `compared` once; `done`
 /// last, after all of that.
+#[derive(Default)]
 struct Checker {
+    /// Per file number (grown as the walk finds files): asked for, acked.
     wanted: Vec<bool>,
     acked: Vec<bool>,
     open: usize,
@@ -350,17 +291,12 @@ struct Checker {
 }
 
 impl Checker {
-    fn new(files: usize) -> Checker {
-        Checker {
-            wanted: vec![false; files],
-            acked: vec![false; files],
-            open: 0,
-            compared: false,
-            done: false,
+    /// Check `value`; `files` is how many files the walk has found.
+    fn reply(&mut self, value: Value, files: usize) -> Result<Reply, String> {
+        if self.wanted.len() < files {
+            self.wanted.resize(files, false);
+            self.acked.resize(files, false);
         }
-    }
-
-    fn reply(&mut self, value: Value) -> Result<Reply, String> {
         let bad = |value: &Value| format!("unexpected reply {}", short_repr(value));
         if self.done {
             return Err(format!("a reply after done: {}", short_repr(&value)));
@@ -479,7 +415,7 @@ async fn dispatch(
             Reply::Want(wants) => {
                 for (index, digest) in wants {
                     files += 1;
-                    bytes += ctx.tree.files[index].size;
+                    bytes += ctx.file(index)?.size;
                     // Fails only when `serve` stopped, which then says why.
                     let _ = todo.send((index, digest)).await;
                 }
@@ -543,24 +479,22 @@ async fn serve(ctx: &Ctx<'_, '_>, todo: Receiver<Job>) -> Result<Served, Failure
             },
         };
         // What is waiting now, within the batch's budget.
-        let mut budget = ctx.tree.files[first.0].size.min(CHUNK as u64);
+        let mut budget = ctx.file(first.0)?.size.min(CHUNK as u64);
         let mut jobs = vec![first];
         while jobs.len() < PREPARE_FILES && budget < PREPARE_BYTES {
             let Ok(job) = todo.try_recv() else { break };
-            budget += ctx.tree.files[job.0].size.min(CHUNK as u64);
+            budget += ctx.file(job.0)?.size.min(CHUNK as u64);
             if budget > PREPARE_BYTES {
                 carry = Some(job);
                 break;
             }
             jobs.push(job);
         }
-        let work: Vec<(PathBuf, u64, Option<Digest>)> = jobs
-            .iter()
-            .map(|&(index, digest)| {
-                let info = &ctx.tree.files[index];
-                (ctx.source.join(&info.rel), info.size, digest)
-            })
-            .collect();
+        let mut work = Vec::with_capacity(jobs.len());
+        for &(index, digest) in &jobs {
+            let info = ctx.file(index)?;
+            work.push((ctx.source.join(&info.rel), info.size, digest));
+        }
         let prepared = unblock(move || {
             work.into_iter()
                 .map(|(path, size, digest)| prepare(&path, size, digest))
@@ -569,7 +503,7 @@ async fn serve(ctx: &Ctx<'_, '_>, todo: Receiver<Job>) -> Result<Served, Failure
         .await;
         let mut batch = Batch::default();
         for ((index, _), prepared) in jobs.into_iter().zip(prepared) {
-            let info = &ctx.tree.files[index];
+            let info = ctx.file(index)?;
             match prepared {
                 Prepared::Same => {
                     ctx.set_size(index, info.size);
@@ -609,7 +543,7 @@ async fn serve(ctx: &Ctx<'_, '_>, todo: Receiver<Job>) -> Result<Served, Failure
 fn report_send_file(ctx: &Ctx<'_, '_>, index: usize) -> Result<(), Failure> {
     let mut hooks = ctx.hooks.lock().unwrap_or_else(PoisonError::into_inner);
     hooks
-        .report_send_file(ctx.gateway, &ctx.tree.files[index].rel)
+        .report_send_file(ctx.gateway, &ctx.file(index)?.rel)
         .map_err(Failure::Hook)
 }
 
@@ -635,7 +569,7 @@ impl Batch {
                 served.bytes += bytes;
                 ctx.event(Event::Sent {
                     channel: ctx.channel,
-                    path: &ctx.tree.files[index].rel,
+                    path: &ctx.file(index)?.rel,
                     bytes,
                 })?;
             }
@@ -679,7 +613,8 @@ async fn stream(
     mut chunk: Vec<u8>,
     served: &mut Served,
 ) -> Result<(), Failure> {
-    let path = &ctx.tree.files[index].rel;
+    let info = ctx.file(index)?;
+    let path = &info.rel;
     let mut sent = 0u64;
     loop {
         let n = chunk.len() as u64;
@@ -781,19 +716,19 @@ mod tests {
 
     #[test]
     fn a_well_behaved_far_side_passes() {
-        let mut check = Checker::new(3);
+        let mut check = Checker::default();
         let digest = [7u8; 32];
         assert!(matches!(
-            check.reply(want(&[(0, None), (2, Some(&digest))])),
+            check.reply(want(&[(0, None), (2, Some(&digest))]), 3),
             Ok(Reply::Want(w)) if w == [(0, None), (2, Some(digest))]
         ));
-        assert!(matches!(check.reply(ack(&[2])), Ok(Reply::Ack(a)) if a == [2]));
+        assert!(matches!(check.reply(ack(&[2]), 3), Ok(Reply::Ack(a)) if a == [2]));
         assert!(matches!(
-            check.reply(tagged("compared", vec![])),
+            check.reply(tagged("compared", vec![]), 3),
             Ok(Reply::Compared)
         ));
-        assert!(matches!(check.reply(ack(&[0])), Ok(Reply::Ack(_))));
-        assert!(matches!(check.reply(done()), Ok(Reply::Done(s)) if s.same == 1));
+        assert!(matches!(check.reply(ack(&[0]), 3), Ok(Reply::Ack(_))));
+        assert!(matches!(check.reply(done(), 3), Ok(Reply::Done(s)) if s.same == 1));
     }
 
     #[test]
@@ -835,17 +770,17 @@ mod tests {
             ),
         ];
         for (replies, expected) in cases {
-            let mut check = Checker::new(2);
+            let mut check = Checker::default();
             let err = replies
                 .iter()
-                .find_map(|r| check.reply(r.clone()).err())
+                .find_map(|r| check.reply(r.clone(), 2).err())
                 .unwrap_or_else(|| panic!("{replies:?} passed"));
             assert!(err.contains(expected), "{replies:?}: {err}");
         }
-        let mut check = Checker::new(0);
-        check.reply(tagged("compared", vec![])).unwrap();
+        let mut check = Checker::default();
+        check.reply(tagged("compared", vec![]), 0).unwrap();
         let err = check
-            .reply(tagged("done", vec![Value::from(1)]))
+            .reply(tagged("done", vec![Value::from(1)]), 0)
             .err()
             .unwrap();
         assert!(err.contains("bad statistics"), "{err}");
@@ -854,7 +789,7 @@ mod tests {
     #[test]
     fn a_long_reply_is_shortened_in_messages() {
         let long = Value::Str("x".repeat(10_000));
-        let err = Checker::new(1).reply(long).err().unwrap();
+        let err = Checker::default().reply(long, 1).err().unwrap();
         assert!(err.len() < 200, "{err}");
     }
 }

@@ -1,5 +1,6 @@
-//! Reading the source tree: what to sync, in the order the receiving end
-//! needs it (a directory before anything in it).
+//! Reading the source tree and streaming it to the targets as it is read
+//! (so the far sides compare while we still walk), a directory before
+//! anything in it.
 //!
 //! Filesystem calls run on the `blocking` thread pool, one directory at a
 //! time; the filter hook runs on the thread that polls the send.
@@ -7,56 +8,103 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
+use async_channel::Sender;
 use blocking::unblock;
 
-use super::{FilterFn, RsyncError};
+use super::{FilterFn, HookError, RsyncError};
+use crate::Value;
 
-/// The source tree, flattened.
+/// Roughly the bytes of entries per `("tree", ...)` message: small enough
+/// that the far side starts early, large enough to be few.
+const BATCH_BYTES: usize = 64 << 10;
+/// Files per files entry, at most.
+const GROUP_FILES: usize = 1000;
+
+/// The regular files found so far, by number. It grows while the walk
+/// runs; the targets look files up in it.
 #[derive(Debug, Default)]
 pub(crate) struct Tree {
-    /// Every entry, directories before their contents.
-    pub entries: Vec<Entry>,
-    /// The regular files; `Entry::File` holds an index into this.
-    pub files: Vec<FileInfo>,
-    /// Directories, the root included.
-    pub dirs: usize,
-    /// Symlinks.
-    pub links: usize,
-    /// Sockets, FIFOs and devices (relative paths), not synced.
-    pub skipped: Vec<PathBuf>,
+    files: Mutex<Vec<FileInfo>>,
 }
 
-#[derive(Debug)]
-pub(crate) enum Entry {
-    /// A directory (`rel` empty for the root) and the names it holds.
-    Dir {
-        rel: PathBuf,
-        mode: u32,
-        names: Vec<OsString>,
-    },
-    /// A regular file: its index in `Tree::files`.
-    File(usize),
-    /// A symlink. `inside`: the target is absolute and below the source
-    /// root, and `target` is the path below the root it points to.
-    Link {
-        rel: PathBuf,
-        target: PathBuf,
-        inside: bool,
-    },
+impl Tree {
+    /// File `index`, if the walk has found it.
+    pub fn file(&self, index: usize) -> Option<FileInfo> {
+        self.lock().get(index).cloned()
+    }
+
+    /// How many files the walk has found.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<FileInfo>> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct FileInfo {
     /// The path relative to the source root.
     pub rel: PathBuf,
-    /// The permission bits.
-    pub mode: u32,
-    /// The modification time, nanoseconds since the epoch.
-    pub mtime_ns: i64,
     pub size: u64,
+}
+
+/// What the walk found, besides the files.
+#[derive(Debug, Default)]
+pub(crate) struct Walked {
+    pub files: usize,
+    pub bytes: u64,
+    /// Directories, the root included.
+    pub dirs: usize,
+    pub links: usize,
+    /// Sockets, FIFOs and devices (relative paths), not synced.
+    pub skipped: Vec<PathBuf>,
+    /// What could not be read (and is left alone at the targets).
+    pub unreadable: Vec<(PathBuf, io::Error)>,
+}
+
+/// The source root, checked and listed before any target is touched.
+#[derive(Debug)]
+pub(crate) struct Root {
+    mode: u32,
+    abs: PathBuf,
+    listing: Vec<fs::DirEntry>,
+}
+
+/// Check that `source` is a readable directory (or a symlink to one) and
+/// list it.
+pub(crate) async fn open_root(source: &Path) -> Result<Root, RsyncError> {
+    let root = source.to_path_buf();
+    let opened = unblock(move || -> io::Result<(fs::Metadata, Vec<fs::DirEntry>)> {
+        let meta = fs::metadata(&root)?;
+        if !meta.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "not a directory",
+            ));
+        }
+        Ok((meta, list(&root)?))
+    })
+    .await;
+    let (meta, listing) = opened.map_err(|error| RsyncError::Source {
+        path: source.to_path_buf(),
+        error,
+    })?;
+    let abs = std::path::absolute(source).map_err(|error| RsyncError::Source {
+        path: source.to_path_buf(),
+        error,
+    })?;
+    Ok(Root {
+        mode: meta.mode() & 0o7777,
+        abs: normalize(&abs),
+        listing,
+    })
 }
 
 /// What an entry of a directory is.
@@ -76,38 +124,55 @@ enum Kind {
     Vanished,
 }
 
-/// Read the tree at `source` (which must be a directory, or a symlink to
-/// one), asking `filter` about every path below it.
-pub(crate) async fn walk(
+/// Walk the tree below `root`, asking `filter` about every path, recording
+/// files in `tree`, and sending the entries to every sink (a sink whose
+/// target has stopped is left out). The sinks close when the walk ends.
+///
+/// What cannot be read (a directory, an entry's metadata, a link) is
+/// recorded and skipped, and its name stays in its directory's list, so
+/// that a target keeps what it has there. Only the filter's error stops
+/// the walk.
+pub(crate) async fn stream(
+    root: Root,
     source: &Path,
     mut filter: Option<&mut Box<FilterFn>>,
-) -> Result<Tree, RsyncError> {
-    let root = source.to_path_buf();
-    let meta = unblock(move || fs::metadata(&root))
-        .await
-        .map_err(|error| source_error(source, error))?;
-    if !meta.is_dir() {
-        return Err(source_error(
-            source,
-            io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
-        ));
-    }
-    let abs_source = normalize(&std::path::absolute(source).map_err(|e| source_error(source, e))?);
-    let mut tree = Tree::default();
-    // Directories still to read: (relative path, mode); popped last first.
-    let mut pending = vec![(PathBuf::new(), meta.mode() & 0o7777)];
-    while let Some((rel, mode)) = pending.pop() {
-        tree.dirs += 1;
+    tree: &Tree,
+    sinks: Vec<Sender<Value>>,
+) -> Result<Walked, HookError> {
+    let mut out = Out {
+        sinks,
+        batch: Vec::new(),
+        bytes: 0,
+    };
+    let mut walked = Walked::default();
+    let Root {
+        mode: root_mode,
+        abs,
+        listing,
+    } = root;
+    // Directories to read: (relative path, mode, listing if read already).
+    let mut pending = vec![(PathBuf::new(), root_mode, Some(listing))];
+    while let Some((rel, mode, listing)) = pending.pop() {
         let dir = source.join(&rel);
-        let listed = dir.clone();
-        let listing = unblock(move || list(&listed))
-            .await
-            .map_err(|error| source_error(&dir, error))?;
+        let listing = match listing {
+            Some(listing) => listing,
+            None => {
+                let listed = dir.clone();
+                match unblock(move || list(&listed)).await {
+                    Ok(listing) => listing,
+                    Err(error) => {
+                        walked.unreadable.push((dir, error));
+                        continue;
+                    }
+                }
+            }
+        };
+        walked.dirs += 1;
         let mut kept = Vec::with_capacity(listing.len());
         for entry in listing {
             let path = entry.path();
             if let Some(filter) = filter.as_mut() {
-                if !filter(&path).map_err(RsyncError::Hook)? {
+                if !filter(&path)? {
                     continue;
                 }
             }
@@ -123,58 +188,160 @@ pub(crate) async fn walk(
         })
         .await;
         let mut names = Vec::with_capacity(looked.len());
-        let mut contents = Vec::new();
+        let mut files = Vec::new();
+        let mut links = Vec::new();
         let mut subdirs = Vec::new();
         for (name, path, kind) in looked {
-            let child = rel.join(&name);
-            match kind.map_err(|error| source_error(&path, error))? {
-                Kind::Vanished => continue,
-                Kind::Special => {
-                    tree.skipped.push(child);
+            match kind {
+                Ok(Kind::Vanished) => continue,
+                Ok(Kind::Special) => {
+                    walked.skipped.push(rel.join(&name));
                     continue;
                 }
-                Kind::Dir { mode } => subdirs.push((child, mode)),
-                Kind::File {
+                Ok(Kind::Dir { mode }) => subdirs.push((rel.join(&name), mode, None)),
+                Ok(Kind::File {
                     mode,
                     mtime_ns,
                     size,
-                } => {
-                    contents.push(Entry::File(tree.files.len()));
-                    tree.files.push(FileInfo {
-                        rel: child,
-                        mode,
-                        mtime_ns,
-                        size,
-                    });
-                }
-                Kind::Link(target) => {
-                    tree.links += 1;
-                    let (target, inside) = match below(&target, &abs_source) {
+                }) => files.push((name.clone(), mode, mtime_ns, size)),
+                Ok(Kind::Link(target)) => {
+                    let (target, inside) = match below(&target, &abs) {
                         Some(inner) => (inner, true),
                         None => (target, false),
                     };
-                    contents.push(Entry::Link {
-                        rel: child,
-                        target,
-                        inside,
-                    });
+                    links.push(link_entry(&rel.join(&name), &target, inside));
                 }
+                // Listed, so that a target keeps what it has under this name.
+                Err(error) => walked.unreadable.push((path, error)),
             }
             names.push(name);
         }
-        tree.entries.push(Entry::Dir { rel, mode, names });
-        tree.entries.append(&mut contents);
+        out.push(dir_entry(&rel, mode, &names), names_len(&names))
+            .await;
+        for group in files.chunks(GROUP_FILES) {
+            let first = {
+                let mut known = tree.lock();
+                let first = known.len();
+                known.extend(group.iter().map(|(name, _, _, size)| FileInfo {
+                    rel: rel.join(name),
+                    size: *size,
+                }));
+                first
+            };
+            walked.files += group.len();
+            walked.bytes += group.iter().map(|f| f.3).sum::<u64>();
+            let (entry, bytes) = files_entry(&rel, first, group);
+            out.push(entry, bytes).await;
+        }
+        walked.links += links.len();
+        for (entry, bytes) in links {
+            out.push(entry, bytes).await;
+        }
         // Reversed, so that they are popped (and sent) in name order.
         pending.extend(subdirs.into_iter().rev());
     }
-    Ok(tree)
+    out.flush().await;
+    Ok(walked)
 }
 
-fn source_error(path: &Path, error: io::Error) -> RsyncError {
-    RsyncError::Source {
-        path: path.to_path_buf(),
-        error,
+/// Entries on their way to the sinks, in batches.
+struct Out {
+    sinks: Vec<Sender<Value>>,
+    batch: Vec<Value>,
+    bytes: usize,
+}
+
+impl Out {
+    async fn push(&mut self, entry: Value, bytes: usize) {
+        self.batch.push(entry);
+        self.bytes += bytes;
+        if self.bytes >= BATCH_BYTES {
+            self.flush().await;
+        }
     }
+
+    async fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = Value::List(std::mem::take(&mut self.batch));
+        self.bytes = 0;
+        let mut open = Vec::with_capacity(self.sinks.len());
+        for sink in self.sinks.drain(..) {
+            // A target that stopped takes no more.
+            if sink.send(batch.clone()).await.is_ok() {
+                open.push(sink);
+            }
+        }
+        self.sinks = open;
+    }
+}
+
+fn bytes(path: &Path) -> Value {
+    Value::Bytes(path.as_os_str().as_bytes().to_vec())
+}
+
+/// The names joined by NUL (which no file name contains).
+fn joined(names: impl Iterator<Item = impl AsRef<[u8]>>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, name) in names.enumerate() {
+        if i > 0 {
+            out.push(0);
+        }
+        out.extend_from_slice(name.as_ref());
+    }
+    out
+}
+
+fn names_len(names: &[OsString]) -> usize {
+    names.iter().map(|n| n.len() + 1).sum()
+}
+
+/// `(0, rel, mode, names)`: a directory and everything listed in it.
+fn dir_entry(rel: &Path, mode: u32, names: &[OsString]) -> Value {
+    Value::Tuple(vec![
+        Value::from(0),
+        bytes(rel),
+        Value::from(mode),
+        Value::Bytes(joined(names.iter().map(|n| n.as_bytes()))),
+    ])
+}
+
+/// `(1, dir, first, names, meta)`: the files of directory `dir`, numbered
+/// from `first`, with `meta` holding mode (u32), mtime in ns (i64) and size
+/// (u64), little-endian, 20 bytes per file. Also roughly its size.
+fn files_entry(dir: &Path, first: usize, files: &[(OsString, u32, i64, u64)]) -> (Value, usize) {
+    let names = joined(files.iter().map(|f| f.0.as_bytes()));
+    let mut meta = Vec::with_capacity(files.len() * 20);
+    for (_, mode, mtime_ns, size) in files {
+        meta.extend_from_slice(&mode.to_le_bytes());
+        meta.extend_from_slice(&mtime_ns.to_le_bytes());
+        meta.extend_from_slice(&size.to_le_bytes());
+    }
+    let bytes_len = names.len() + meta.len();
+    (
+        Value::Tuple(vec![
+            Value::from(1),
+            bytes(dir),
+            Value::from(first),
+            Value::Bytes(names),
+            Value::Bytes(meta),
+        ]),
+        bytes_len,
+    )
+}
+
+/// `(2, rel, target, inside)`: a symlink.
+fn link_entry(rel: &Path, target: &Path, inside: bool) -> (Value, usize) {
+    (
+        Value::Tuple(vec![
+            Value::from(2),
+            bytes(rel),
+            bytes(target),
+            Value::Bool(inside),
+        ]),
+        rel.as_os_str().len() + target.as_os_str().len() + 8,
+    )
 }
 
 /// The entries of `dir`, sorted by name (so sends and reports come in a
@@ -271,5 +438,28 @@ mod tests {
         assert_eq!(below(Path::new("/src/treehouse/f"), root), None);
         assert_eq!(below(Path::new("/elsewhere"), root), None);
         assert_eq!(below(Path::new("sub/f"), root), None);
+    }
+
+    #[test]
+    fn files_entries_pack_names_and_metadata() {
+        let files = vec![
+            (OsString::from("a"), 0o644, -1i64, 3u64),
+            (OsString::from("bc"), 0o755, 1 << 40, 1 << 33),
+        ];
+        let (entry, _) = files_entry(Path::new("d/e"), 7, &files);
+        let Value::Tuple(items) = entry else {
+            panic!("{entry:?}")
+        };
+        assert_eq!(items[1], Value::Bytes(b"d/e".to_vec()));
+        assert_eq!(items[2], Value::from(7));
+        assert_eq!(items[3], Value::Bytes(b"a\0bc".to_vec()));
+        let Value::Bytes(meta) = &items[4] else {
+            panic!()
+        };
+        assert_eq!(meta.len(), 40);
+        assert_eq!(&meta[..4], &0o644u32.to_le_bytes());
+        assert_eq!(&meta[4..12], &(-1i64).to_le_bytes());
+        assert_eq!(&meta[32..40], &(1u64 << 33).to_le_bytes());
+        assert_eq!(joined(std::iter::empty::<&[u8]>()), b"");
     }
 }
