@@ -15,7 +15,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
-use std::pin::pin;
 use std::sync::{Mutex, PoisonError};
 
 use async_channel::{Receiver, Sender};
@@ -178,8 +177,11 @@ pub(crate) async fn run(
     };
     let (reply_tx, reply_rx) = async_channel::unbounded();
     let (todo_tx, todo_rx) = async_channel::unbounded::<Job>();
-    let receiver = pin!(receive(&ctx, reply_tx));
-    let work = pin!(try_zip(
+    // Owned (boxed), so that `select` drops the one that finished: a
+    // failed `work` lets go of this target's entries at once, and the
+    // walk does not wait for it.
+    let receiver = Box::pin(receive(&ctx, reply_tx));
+    let work = Box::pin(try_zip(
         send_tree(&ctx, entries),
         try_zip(dispatch(&ctx, reply_rx, todo_tx), serve(&ctx, todo_rx)),
     ));
