@@ -725,6 +725,41 @@ fn is_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
+#[test]
+fn a_target_dead_from_the_start_does_not_hold_up_a_big_walk() {
+    let tmp = TempDir::new("dead-start");
+    let src = tmp.mkdir("src");
+    // Enough entries for many batches of the streamed walk.
+    for d in 0..12 {
+        let dir = src.join(format!("dir-with-a-longish-name-{d:02}"));
+        fs::create_dir(&dir).unwrap();
+        for f in 0..1000 {
+            fs::File::create(dir.join(format!("file-with-a-longish-name-{f:04}"))).unwrap();
+        }
+    }
+    let doomed = Gateway::open("popen//id=dead").unwrap();
+    let healthy = Gateway::open("popen//id=alive").unwrap();
+    let mut rsync = RSync::new(&src);
+    rsync
+        .add_target(&doomed, tmp.path().join("d1"), TargetOptions::new())
+        .unwrap();
+    rsync
+        .add_target(&healthy, tmp.path().join("d2"), TargetOptions::new())
+        .unwrap();
+    doomed.kill().unwrap();
+    let err = rsync.send().unwrap_err();
+    let RsyncError::Incomplete(incomplete) = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(incomplete.failed.len(), 1, "{err}");
+    assert_eq!(incomplete.failed[0].gateway(), "dead");
+    assert!(incomplete.failed[0].is_connection_lost(), "{err}");
+    assert_eq!(incomplete.report.files, 12_000);
+    assert_eq!(incomplete.report.targets[0].files_sent, 12_000);
+    assert_eq!(tree(&tmp.path().join("d2")), tree(&src));
+    healthy.exit().unwrap();
+}
+
 #[derive(Debug)]
 struct Refused(String);
 
