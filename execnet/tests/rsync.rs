@@ -636,8 +636,11 @@ fn a_gateway_dying_mid_send_fails_that_target_only() {
     assert_eq!(incomplete.report.targets.len(), 1);
     assert_eq!(incomplete.report.targets[0].gateway, healthy.id());
     assert_eq!(tree(&tmp.path().join("d2")), tree(&src));
-    // No half file under the final name.
-    assert!(!tmp.path().join("d1/big").exists());
+    // What the dead worker left half written, the next sync repairs.
+    let again = Gateway::open("popen//id=again").unwrap();
+    sync(&again, &src, &tmp.path().join("d1"), false);
+    assert_eq!(tree(&tmp.path().join("d1")), tree(&src));
+    again.exit().unwrap();
 
     // A dead gateway cannot take a target at all.
     let mut again = RSync::new(&src);
@@ -729,12 +732,14 @@ fn is_root() -> bool {
 fn a_target_dead_from_the_start_does_not_hold_up_a_big_walk() {
     let tmp = TempDir::new("dead-start");
     let src = tmp.mkdir("src");
-    // Enough entries for many batches of the streamed walk.
-    for d in 0..12 {
-        let dir = src.join(format!("dir-with-a-longish-name-{d:02}"));
+    // Enough entries for several batches (64 KiB each) of the streamed
+    // walk: about 260 bytes per file.
+    let long = "n".repeat(235);
+    for d in 0..6 {
+        let dir = src.join(format!("dir-{d}"));
         fs::create_dir(&dir).unwrap();
-        for f in 0..1000 {
-            fs::File::create(dir.join(format!("file-with-a-longish-name-{f:04}"))).unwrap();
+        for f in 0..250 {
+            fs::File::create(dir.join(format!("{long}-{f:04}"))).unwrap();
         }
     }
     let doomed = Gateway::open("popen//id=dead").unwrap();
@@ -754,8 +759,8 @@ fn a_target_dead_from_the_start_does_not_hold_up_a_big_walk() {
     assert_eq!(incomplete.failed.len(), 1, "{err}");
     assert_eq!(incomplete.failed[0].gateway(), "dead");
     assert!(incomplete.failed[0].is_connection_lost(), "{err}");
-    assert_eq!(incomplete.report.files, 12_000);
-    assert_eq!(incomplete.report.targets[0].files_sent, 12_000);
+    assert_eq!(incomplete.report.files, 1_500);
+    assert_eq!(incomplete.report.targets[0].files_sent, 1_500);
     assert_eq!(tree(&tmp.path().join("d2")), tree(&src));
     healthy.exit().unwrap();
 }
@@ -823,29 +828,43 @@ fn a_failing_hook_stops_the_send_and_comes_back_as_it_is() {
     }
     gw.exit().unwrap();
 
-    // A hook failing half way through a big file: the far side drops its
-    // temporary file.
+    // A hook failing half way through big files: a file that existed keeps
+    // its old contents, a new one is not left half written, and no
+    // temporary file stays.
     fs::write(src.join("big"), vec![5u8; 3 << 20]).unwrap();
     let gw = popen();
-    let mut rsync = RSync::new(&src).callback(|event| match event {
-        Event::Sent { path, .. } if path == Path::new("big") => Err("enough".into()),
-        _ => Ok(()),
-    });
-    rsync
-        .add_target(&gw, tmp.path().join("d"), TargetOptions::new())
-        .unwrap();
-    let err = rsync.send().unwrap_err();
-    assert!(err.to_string().contains("enough"), "{err}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while gw.remote_status().unwrap().numexecuting > 0 {
+    sync(&gw, &src, &tmp.path().join("d"), false);
+    fs::write(src.join("big"), vec![6u8; 3 << 20]).unwrap();
+    fs::write(src.join("big-new"), vec![7u8; 3 << 20]).unwrap();
+    for stop_at in ["big", "big-new"] {
+        let mut rsync = RSync::new(&src).callback(move |event| match event {
+            Event::Sent { path, .. } if path == Path::new(stop_at) => Err("enough".into()),
+            _ => Ok(()),
+        });
+        rsync
+            .add_target(&gw, tmp.path().join("d"), TargetOptions::new())
+            .unwrap();
+        let err = rsync.send().unwrap_err();
+        assert!(err.to_string().contains("enough"), "{err}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while gw.remote_status().unwrap().numexecuting > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the receiving end lingers"
+            );
+            std::thread::yield_now();
+        }
+        assert_eq!(temporary(), Vec::<String>::new());
         assert!(
-            std::time::Instant::now() < deadline,
-            "the receiving end lingers"
+            !tmp.path().join("d/big-new").exists(),
+            "stopped at {stop_at}"
         );
-        std::thread::yield_now();
+        // Stopped in `big`: the old contents; stopped later: the new ones.
+        let expect = if stop_at == "big" { 5 } else { 6 };
+        let big = fs::read(tmp.path().join("d/big")).unwrap();
+        assert_eq!(big.len(), 3 << 20);
+        assert!(big.iter().all(|&b| b == expect), "stopped at {stop_at}");
     }
-    assert_eq!(temporary(), Vec::<String>::new());
-    assert!(!tmp.path().join("d/big").exists());
     gw.exit().unwrap();
 }
 

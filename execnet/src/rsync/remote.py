@@ -31,9 +31,14 @@ Replies (here -> sender):
 
 Paths travel as bytes (any file name survives); `rel` is relative to the
 source root, b"" for the root itself; `names` are joined by NUL, which no
-file name holds (packed so that a big directory decodes quickly here). Files are written to a temporary name
-in their directory and renamed into place, so a reader never sees half a
-file and a read-only file is replaced like any other.
+file name holds (packed so that a big directory decodes quickly here).
+
+A file that exists is replaced by writing a temporary file next to it and
+renaming it into place: a reader sees the old or the new contents, never
+half, and a read-only file is replaced like any other. A new file is
+written under its own name (cheaper); if the transfer stops, it is
+removed, and one left behind by a crash has the wrong time, so the next
+sync sends it again.
 """
 
 import hashlib
@@ -186,7 +191,7 @@ def rsync_receive(channel, dest, delete):
                 _remove(path)
             if number in wanted:
                 raise ValueError("rsync: file number %d listed twice" % (number,))
-            wanted[number] = (path, mode, mtime)
+            wanted[number] = (path, mode, mtime, st is None or not is_reg(st.st_mode))
             wants.append((number, digest))
         return wants
 
@@ -206,7 +211,7 @@ def rsync_receive(channel, dest, delete):
     def same(number):
         """File `number` has our content: bring its metadata over."""
         asked(number)
-        path, mode, mtime = wanted.pop(number)
+        path, mode, mtime, _new = wanted.pop(number)
         os.chmod(path, stat.S_IMODE(mode))
         os.utime(path, ns=(mtime, mtime))
         stats["same"] += 1
@@ -215,31 +220,43 @@ def rsync_receive(channel, dest, delete):
         if number not in wanted:
             raise ValueError("rsync: file %r was not asked for" % (number,))
 
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+
+    def create(number):
+        """Open file `number` for writing: under its own name if it is new,
+        else under a temporary name next to it."""
+        path, _mode, _mtime, new = wanted[number]
+        if new:
+            try:
+                return os.open(path, flags, 0o600), path
+            except FileExistsError:
+                pass  # something appeared meanwhile: replace it whole
+        tmp = os.path.join(os.path.dirname(path), tmp_prefix + str(number))
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileExistsError:
+            # Left behind by a run that died; ours now.
+            os.unlink(tmp)
+            fd = os.open(tmp, flags, 0o600)
+        return fd, tmp
+
     def write(number, data, last):
         asked(number)
         entry = writing.get(number)
         if entry is None:
-            path = wanted[number][0]
-            tmp = os.path.join(os.path.dirname(path), tmp_prefix + str(number))
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            try:
-                fd = os.open(tmp, flags, 0o600)
-            except FileExistsError:
-                # Left behind by a run that died; ours now.
-                os.unlink(tmp)
-                fd = os.open(tmp, flags, 0o600)
-            entry = writing[number] = (fd, tmp)
-        fd, tmp = entry
+            entry = writing[number] = create(number)
+        fd, written = entry
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view):]
         if last:
-            path, mode, mtime = wanted[number]
+            path, mode, mtime, _new = wanted[number]
             os.chmod(fd, stat.S_IMODE(mode))
             os.utime(fd, ns=(mtime, mtime))
-            writing[number] = (None, tmp)
+            writing[number] = (None, written)
             os.close(fd)
-            os.replace(tmp, path)
+            if written != path:
+                os.replace(written, path)
             del writing[number], wanted[number]
             stats["files"] += 1
 
@@ -297,7 +314,7 @@ def rsync_receive(channel, dest, delete):
                 return
     finally:
         # Stopped half way (the sender went away, or an error): no
-        # temporary files are left behind.
+        # temporary or partly written new file is left behind.
         for fd, tmp in writing.values():
             if fd is not None:
                 try:
