@@ -49,6 +49,8 @@ import struct
 
 _CHUNK = 1 << 20
 _META = struct.Struct("<IqQ")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _lstat(path):
@@ -89,6 +91,25 @@ def _remove(path):
         shutil.rmtree(path)
 
 
+def _set_meta(path, mode, mtime=None):
+    """Set the mode (and time) of the regular file at `path` through a
+    descriptor, so that a symlink put there meanwhile is not followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK)
+    except PermissionError:
+        # Not readable to us (a write-only file): by name, then.
+        os.chmod(path, mode)
+        if mtime is not None:
+            os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+        return
+    try:
+        os.chmod(fd, mode)
+        if mtime is not None:
+            os.utime(fd, ns=(mtime, mtime))
+    finally:
+        os.close(fd)
+
+
 def _check_name(name):
     if not name or name in (b".", b"..") or b"/" in name or b"\0" in name:
         raise ValueError("rsync: refusing file name %r" % (name,))
@@ -106,8 +127,8 @@ def _split(names):
 
 def rsync_receive(channel, dest, delete):
     dest = os.path.abspath(os.path.expanduser(os.fsdecode(dest)))
-    wanted = {}  # file number -> (path, mode, mtime_ns)
-    writing = {}  # file number -> (fd, temporary path)
+    wanted = {}  # file number -> (path, mode, mtime_ns, new)
+    writing = {}  # file number -> (fd or None once closed, path written)
     stats = {"files": 0, "same": 0, "dirs": 0, "links": 0, "deleted": 0}
     tmp_prefix = ".execnet-rsync.%d.%d." % (os.getpid(), channel.id)
     ended = False
@@ -184,7 +205,7 @@ def rsync_receive(channel, dest, delete):
                 if st.st_size == size:
                     if st.st_mtime_ns == mtime:
                         if imode(st.st_mode) != mode:
-                            os.chmod(path, mode)
+                            _set_meta(path, mode)
                         continue
                     digest = _digest(path)
             elif st is not None:
@@ -212,15 +233,14 @@ def rsync_receive(channel, dest, delete):
         """File `number` has our content: bring its metadata over."""
         asked(number)
         path, mode, mtime, _new = wanted.pop(number)
-        os.chmod(path, stat.S_IMODE(mode))
-        os.utime(path, ns=(mtime, mtime))
+        _set_meta(path, stat.S_IMODE(mode), mtime)
         stats["same"] += 1
 
     def asked(number):
         if number not in wanted:
             raise ValueError("rsync: file %r was not asked for" % (number,))
 
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
 
     def create(number):
         """Open file `number` for writing: under its own name if it is new,
