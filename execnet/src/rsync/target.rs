@@ -33,7 +33,8 @@ use crate::{from_value, Channel, Error, Gateway, Value};
 /// together in messages of about this size.
 const CHUNK: usize = 1 << 20;
 /// Files prepared (hashed, opened, first chunk read) per trip to the
-/// thread pool, at most.
+/// thread pool, at most. Two batches may be in hand at once: one being
+/// sent, the next being read.
 const PREPARE_FILES: usize = 256;
 /// Bytes read ahead per trip to the thread pool, at most (plus one chunk).
 const PREPARE_BYTES: u64 = 4 << 20;
@@ -472,37 +473,28 @@ enum Prepared {
 async fn serve(ctx: &Ctx<'_, '_>, todo: Receiver<Job>) -> Result<Served, Failure> {
     let mut served = Served::default();
     let mut carry = None;
+    // The next batch, already being made ready while this one is sent.
+    let mut next: Option<(Vec<Job>, blocking::Task<Vec<Prepared>>)> = None;
     loop {
-        let first = match carry.take() {
-            Some(job) => job,
-            None => match todo.recv().await {
-                Ok(job) => job,
-                Err(_) => return Ok(served),
-            },
-        };
-        // What is waiting now, within the batch's budget.
-        let mut budget = ctx.file(first.0)?.size.min(CHUNK as u64);
-        let mut jobs = vec![first];
-        while jobs.len() < PREPARE_FILES && budget < PREPARE_BYTES {
-            let Ok(job) = todo.try_recv() else { break };
-            budget += ctx.file(job.0)?.size.min(CHUNK as u64);
-            if budget > PREPARE_BYTES {
-                carry = Some(job);
-                break;
+        let (jobs, preparing) = match next.take() {
+            Some(next) => next,
+            None => {
+                let first = match carry.take() {
+                    Some(job) => job,
+                    None => match todo.recv().await {
+                        Ok(job) => job,
+                        Err(_) => return Ok(served),
+                    },
+                };
+                start_batch(ctx, first, &todo, &mut carry)?
             }
-            jobs.push(job);
+        };
+        let prepared = preparing.await;
+        // Start on what waits now, so that reading overlaps sending.
+        let first = carry.take().or_else(|| todo.try_recv().ok());
+        if let Some(first) = first {
+            next = Some(start_batch(ctx, first, &todo, &mut carry)?);
         }
-        let mut work = Vec::with_capacity(jobs.len());
-        for &(index, digest) in &jobs {
-            let info = ctx.file(index)?;
-            work.push((ctx.source.join(&info.rel), info.size, digest));
-        }
-        let prepared = unblock(move || {
-            work.into_iter()
-                .map(|(path, size, digest)| prepare(&path, size, digest))
-                .collect::<Vec<_>>()
-        })
-        .await;
         let mut batch = Batch::default();
         for ((index, _), prepared) in jobs.into_iter().zip(prepared) {
             let info = ctx.file(index)?;
@@ -540,6 +532,39 @@ async fn serve(ctx: &Ctx<'_, '_>, todo: Receiver<Job>) -> Result<Served, Failure
         }
         batch.flush(ctx, &mut served).await?;
     }
+}
+
+/// Take `first` and what else waits in `todo` (within the batch's budget;
+/// one that does not fit goes to `carry`) and start making them ready on
+/// the thread pool.
+fn start_batch(
+    ctx: &Ctx<'_, '_>,
+    first: Job,
+    todo: &Receiver<Job>,
+    carry: &mut Option<Job>,
+) -> Result<(Vec<Job>, blocking::Task<Vec<Prepared>>), Failure> {
+    let mut budget = ctx.file(first.0)?.size.min(CHUNK as u64);
+    let mut jobs = vec![first];
+    while jobs.len() < PREPARE_FILES && budget < PREPARE_BYTES {
+        let Ok(job) = todo.try_recv() else { break };
+        budget += ctx.file(job.0)?.size.min(CHUNK as u64);
+        if budget > PREPARE_BYTES {
+            *carry = Some(job);
+            break;
+        }
+        jobs.push(job);
+    }
+    let mut work = Vec::with_capacity(jobs.len());
+    for &(index, digest) in &jobs {
+        let info = ctx.file(index)?;
+        work.push((ctx.source.join(&info.rel), info.size, digest));
+    }
+    let preparing = unblock(move || {
+        work.into_iter()
+            .map(|(path, size, digest)| prepare(&path, size, digest))
+            .collect::<Vec<_>>()
+    });
+    Ok((jobs, preparing))
 }
 
 fn report_send_file(ctx: &Ctx<'_, '_>, index: usize) -> Result<(), Failure> {
