@@ -6,11 +6,16 @@
 # throwaway sshd on a free loopback port with generated keys, so ssh startup
 # and 8 gateways to one host are compared too.
 #
+# It also runs the workloads from Python (bench/python_bench.py): our package
+# serving `import execnet` against Python execnet, same interpreter (PY=0
+# skips that).
+#
 #   bench/compare.sh [PYTHON]        # default /usr/bin/python3
-#   REPEATS=3 SSH=0 bench/compare.sh
+#   REPEATS=3 SSH=0 PY_ROUNDS=3 bench/compare.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${1:-/usr/bin/python3}"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?")
 REPEATS="${REPEATS:-5}"
 VENV=bench/.venv
 
@@ -22,7 +27,7 @@ cargo build --release -p execnet --bin execnet
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 target/release/execnet bench --spec "popen//python=$PYTHON" --repeats "$REPEATS" --json > "$out/ours.json"
-"$VENV/bin/python" bench/execnet_bench.py --python "$PYTHON" --repeats "$REPEATS" > "$out/execnet.json"
+EXECNET_RS=0 "$VENV/bin/python" bench/execnet_bench.py --python "$PYTHON" --repeats "$REPEATS" > "$out/execnet.json"
 
 ssh_files=()
 if [ "${SSH:-1}" != 0 ] && [ -x /usr/sbin/sshd ]; then
@@ -59,13 +64,25 @@ CONF
     ssh_args="-p $port -i $d/user_key -o IdentitiesOnly=yes -o UserKnownHostsFile=$d/known_hosts -o StrictHostKeyChecking=yes $(id -un)@127.0.0.1"
     spec="ssh=$ssh_args//python=$PYTHON"
     target/release/execnet bench --spec "$spec" --repeats "$REPEATS" --json > "$out/ours-ssh.json"
-    "$VENV/bin/python" bench/execnet_bench.py --spec "$spec" --repeats "$REPEATS" > "$out/execnet-ssh.json"
+    EXECNET_RS=0 "$VENV/bin/python" bench/execnet_bench.py --spec "$spec" --repeats "$REPEATS" > "$out/execnet-ssh.json"
     ssh_files=("$out/ours-ssh.json" "$out/execnet-ssh.json")
 fi
 
-version=$("$VENV/bin/python" -c 'import execnet; print(execnet.__version__)')
+# From Python: the same workloads with `import execnet` served by our
+# package (installed into the same venv; EXECNET_RS=0 gives Python execnet).
+if [ "${PY:-1}" != 0 ]; then
+    "$VENV/bin/pip" install --quiet --force-reinstall --no-deps ./python
+    "$VENV/bin/python" bench/python_bench.py "$out/ours-py.json" "$out/execnet-py.json" \
+        --rounds "${PY_ROUNDS:-3}" -- --python "$PYTHON" --repeats "$REPEATS"
+    py_files=(--python "$out/ours-py.json" "$out/execnet-py.json"
+        "Driver interpreter $("$VENV/bin/python" -c 'import sys; print(sys.executable, sys.version.split()[0])'); ${PY_ROUNDS:-3} rounds of $REPEATS repeats.")
+else
+    py_files=()
+fi
+
+version=$(EXECNET_RS=0 "$VENV/bin/python" -c 'import execnet; print(execnet.__version__)')
 pyver=$("$PYTHON" -c 'import platform; print(platform.python_version())')
 "$PYTHON" bench/report.py "$out/ours.json" "$out/execnet.json" \
-    "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians." \
-    "${ssh_files[@]}"
+    "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians. Load average (1/5/15 min) at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") ($(nproc) CPUs); other work on the machine moves both columns." \
+    "${ssh_files[@]}" "${py_files[@]}"
 cat bench/RESULTS.md

@@ -2,6 +2,7 @@
 and bench/ratios.svg.
 
 Usage: report.py OURS.json EXECNET.json META [OURS_SSH.json EXECNET_SSH.json]
+                 [--python OURS_PY.json EXECNET_PY.json PY_META]
 """
 
 import json
@@ -28,7 +29,16 @@ def speedup(key, ours, theirs, higher):
     return ours / theirs if higher else theirs / ours
 
 
+# The goals of the Python package issue (the same workloads, from Python).
+PY_GOALS = {"startup_ms": 2.0, "small_to_per_s": 3.0, "small_from_per_s": 3.0}
+
+
 def main():
+    python = None
+    if "--python" in sys.argv:
+        i = sys.argv.index("--python")
+        python = sys.argv[i + 1:i + 4]
+        del sys.argv[i:i + 4]
     ours = json.load(open(sys.argv[1]))
     theirs = json.load(open(sys.argv[2]))
     meta = sys.argv[3] if len(sys.argv) > 3 else ""
@@ -70,6 +80,27 @@ def main():
             o, t = ours_ssh.get(key, 0.0), theirs_ssh.get(key, 0.0)
             lines.append("| %s | %.1f | %.1f | %s | %.2f× |"
                          % (label, o, t, unit, speedup(key, o, t, higher)))
+    if python:
+        ours_py, theirs_py = json.load(open(python[0])), json.load(open(python[1]))
+        lines += [
+            "",
+            "## From Python",
+            "",
+            "The same workloads and snippets driven from Python "
+            "(`bench/execnet_bench.py`) in one interpreter: `import execnet` served "
+            "by this engine (the `execnet_rs` package) against Python execnet, in "
+            "alternating runs, medians over the runs. %s" % python[2],
+            "",
+            "| workload | execnet_rs | Python execnet | unit | speed-up | goal | met |",
+            "|---|---:|---:|---|---:|---:|:-:|",
+        ]
+        for key, label, unit, higher, _ in ROWS:
+            o, t = ours_py.get(key, 0.0), theirs_py.get(key, 0.0)
+            s = speedup(key, o, t, higher)
+            goal = PY_GOALS.get(key)
+            lines.append("| %s | %.1f | %.1f | %s | %.2f× | %s | %s |" % (
+                label, o, t, unit, s, "≥ %.1f×" % goal if goal else "",
+                ("yes" if s >= goal else "no") if goal else ""))
     lines += ["", "![speed-up per workload](ratios.svg)", ""]
     open("bench/RESULTS.md", "w").write("\n".join(lines))
     open("bench/ratios.svg", "w").write(svg(bars))

@@ -170,7 +170,10 @@ impl Channel {
         self.send_value(value).await
     }
 
-    pub(crate) async fn send_value(&self, mut value: Value) -> Result<()> {
+    /// [`Channel::send`] for an item that is already a [`Value`]: no serde
+    /// pass over it (bindings that build `Value`s themselves, such as the
+    /// Python package, send bulk data without an extra copy).
+    pub async fn send_value(&self, mut value: Value) -> Result<()> {
         let shared = self.inner.gateway.shared();
         self.check_channels(&mut value)?;
         loop {
@@ -230,7 +233,9 @@ impl Channel {
         Ok(from_value(value)?)
     }
 
-    pub(crate) async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+    /// [`Channel::receive`] (or, with a timeout, [`Channel::receive_timeout`])
+    /// giving the item as the [`Value`] that arrived, without a serde pass.
+    pub async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = match self.try_receive(true)? {
@@ -329,6 +334,30 @@ impl Channel {
             if !wait_until(listener, deadline).await {
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
+        }
+    }
+
+    /// How the channel ended, without waiting (also while a callback still
+    /// runs, e.g. from inside it at the endmarker): `Some(Error::Remote)` if
+    /// the other end raised (reported once, shared with `receive` and
+    /// `wait_close`), `Some(Error::ConnectionLost)` if the connection died
+    /// first, `None` while it is open or when it ended cleanly. execnet's
+    /// `channel._getremoteerror()`.
+    pub fn end_error(&self) -> Option<Error> {
+        let shared = self.inner.gateway.shared();
+        let mut st = shared.lock();
+        let id = self.inner.id;
+        if !st.session.is_closed(id) {
+            return None;
+        }
+        if let Some(text) = st.session.take_remote_error(id) {
+            return Some(Error::Remote(RemoteError::new(text)));
+        }
+        match st.session.lost_reason() {
+            Some(reason) if !st.session.is_terminating() && !st.session.is_remote_closed(id) => {
+                Some(Error::ConnectionLost(reason.to_string()))
+            }
+            _ => None,
         }
     }
 

@@ -226,3 +226,35 @@ fn values_received_as_value_keep_python_kinds() {
     let v: Value = block_on(ch.receive()).expect("item");
     assert_eq!(v.repr(), "{'a': {1, 2}, 'b': (None,)}");
 }
+
+#[test]
+fn end_error_reports_how_a_channel_ended_also_inside_its_callback() {
+    let gw = open("popen");
+    let ch =
+        block_on(gw.remote_exec("channel.send(1)\nraise ValueError('ended badly')")).expect("exec");
+    assert!(ch.end_error().is_none(), "open: nothing to report yet");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let probe = ch.clone();
+    ch.set_callback(
+        move |item| {
+            // At the endmarker the callback is still running: end_error
+            // must not wait for it.
+            if item == Value::from("END") {
+                let _ = tx.send(probe.end_error());
+            }
+        },
+        Some(Value::from("END")),
+    )
+    .expect("callback");
+    let at_end = rx.recv_timeout(Duration::from_secs(20)).expect("endmarker");
+    match at_end {
+        Some(Error::Remote(e)) => assert!(e.formatted().contains("ValueError: ended badly")),
+        other => panic!("expected the remote error, got {other:?}"),
+    }
+    assert!(ch.end_error().is_none(), "reported once");
+    block_on(ch.wait_close(Some(Duration::from_secs(10)))).expect("no second report");
+
+    let clean = block_on(gw.remote_exec("pass")).expect("exec");
+    block_on(clean.wait_close(Some(Duration::from_secs(10)))).expect("clean end");
+    assert!(clean.end_error().is_none());
+}

@@ -842,23 +842,65 @@ class TestBasics(WorkerTest):
         self.assertEqual(m[:2], ("ChannelCloseError", 1))
         self.assertIn("cannot explicitly close channel within remote_exec", m[2])
 
+    def test_send_int_fast_paths(self):
+        # the one- and two-byte varint paths of send() and the general
+        # encoder agree at every boundary
+        values = [-2**63, -8193, -8192, -8191, -65, -64, -1, 0, 63, 64, 127, 128,
+                  8191, 8192, 16383, 16384, 2**63 - 1]
+        w = self.start()
+        self.exec(w, 1, "for v in %r:\n    channel.send(v)\n" % (values,))
+        for v in values:
+            self.assertEqual(w.data(1), v)
+        w.expect("ChannelClose", 1)
+
     def test_main_thread_only(self):
         w = self.start(info={"id": "gw0", "execmodel": "main_thread_only"})
         src = ("import threading\n"
                "channel.send(threading.current_thread() is threading.main_thread())\n"
                "channel.send(channel.receive())\n")
         self.exec(w, 1, src)
-        self.exec(w, 3, src)
         self.assertEqual(w.data(1), True)
-        w.send("ChannelData", 3, "three")   # exec 3 waits until exec 1 is done
+        # exec 3 while exec 1 holds the main thread: refused after a short
+        # grace (it would wait for exec 1, which may be waiting for exec 3)
+        self.exec(w, 3, src)
+        m = w.get()
+        self.assertEqual(m[:2], ("ChannelCloseError", 3))
+        self.assertIn("concurrent remote_exec would cause deadlock", m[2])
+        self.assertIn("channel 1", m[2])
         w.send("ChannelData", 1, "one")
         self.assertEqual(w.data(1), "one")
         w.expect("ChannelClose", 1)
-        self.assertEqual(w.data(3), True)
-        self.assertEqual(w.data(3), "three")
-        w.expect("ChannelClose", 3)
-        w.send("Status", 9)
-        self.assertEqual(w.data(9)["execmodel"], "main_thread_only")
+        # once exec 1's close is out, the main thread takes the next one
+        self.exec(w, 5, src)
+        self.assertEqual(w.data(5), True)
+        w.send("ChannelData", 5, "five")
+        self.assertEqual(w.data(5), "five")
+        w.expect("ChannelClose", 5)
+        # an exec sent while the previous one is finishing waits for it
+        self.exec(w, 7, "channel.send(1)\nimport time\ntime.sleep(0.2)\n")
+        self.assertEqual(w.data(7), 1)
+        self.exec(w, 9, "channel.send(2)\n")
+        w.expect("ChannelClose", 7)
+        self.assertEqual(w.data(9), 2)
+        w.expect("ChannelClose", 9)
+        w.send("Status", 11)
+        self.assertEqual(w.data(11)["execmodel"], "main_thread_only")
+
+    def test_execmodel_api(self):
+        for model in ("thread", "main_thread_only"):
+            w = self.start(info={"id": "gw0", "execmodel": model})
+            self.exec(w, 1, "m = channel.gateway.execmodel\n"
+                            "lock, rlock, ev = m.Lock(), m.RLock(), m.Event()\n"
+                            "with lock, rlock: ev.set()\n"
+                            "q = m.queue.Queue(); m.start(q.put, (m.get_ident(),))\n"
+                            "channel.send((m.backend, ev.is_set(), type(q.get()).__name__))\n")
+            self.assertEqual(w.data(1), (model, True, "int"))
+            w.expect("ChannelClose", 1)
+
+    def test_argv_and_path(self):
+        w = self.start()
+        self.exec(w, 1, "import sys\nchannel.send((sys.argv, '' in sys.path))\n")
+        self.assertEqual(w.data(1), (["-c"], False))
 
     def test_thread_model_concurrent(self):
         w = self.start()

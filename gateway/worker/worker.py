@@ -43,6 +43,9 @@ MAX_DEPTH = 200
 CAP = 256 << 10           # reader buffer
 BULK = 64 << 10           # bytes/str payloads this large are written without a copy
 INTERRUPT_TEXT = "keyboard-interrupted"
+MAIN_THREAD_ONLY_DEADLOCK_TEXT = (
+    "concurrent remote_exec would cause deadlock for main_thread_only execmodel")
+MAIN_THREAD_ONLY_GRACE = 1.0  # seconds a busy main thread has to finish (execnet's too)
 
 # Wire tags (WIRE.md). Messages and values number their kinds separately, so
 # one byte means a message at the start of a frame and a value type inside
@@ -420,6 +423,7 @@ class Channel:
     RemoteError = RemoteError
     TimeoutError = TimeoutError
     _executing = False
+    _main_queued = False
 
     def __init__(self, gateway, id):
         self.gateway = gateway
@@ -435,6 +439,7 @@ class Channel:
         hdr = B_DATA + _varint(id)
         self._hdr = hdr
         self._pfx_int = _p32(len(hdr) + 2) + hdr
+        self._pfx_int2 = _p32(len(hdr) + 3) + hdr
         self._wref = _weakref(self)
 
     def __repr__(self):
@@ -541,6 +546,11 @@ class Channel:
         t = type(item)
         if t is int and -64 <= item < 64:
             frame = self._pfx_int + _SMALL[item + 64]
+            cost = len(frame) - 4
+        elif t is int and -8192 <= item < 8192:
+            # a two-byte zigzag varint, without the general encoder
+            z = (item << 1) ^ (item >> 63)
+            frame = self._pfx_int2 + bytes((V_INT, (z & 127) | 128, z >> 7))
             cost = len(frame) - 4
         elif t is str or t is bytes:
             if t is str:
@@ -756,11 +766,55 @@ class ChannelFileRead(ChannelFile):
 # ---------------------------------------------------------------- gateway
 
 class _ExecModel:
+    """What remote code finds as ``channel.gateway.execmodel``: execnet's
+    execution model API (threads either way; ``backend`` says whether execs
+    run in threads or on the main thread only). Modules load on first use."""
+
     def __init__(self, backend):
         self.backend = backend
 
     def __repr__(self):
         return "<ExecModel %r>" % self.backend
+
+    @property
+    def queue(self):
+        import queue
+        return queue
+
+    @property
+    def subprocess(self):
+        import subprocess
+        return subprocess
+
+    @property
+    def socket(self):
+        import socket
+        return socket
+
+    def get_ident(self):
+        return _get_ident()
+
+    def sleep(self, delay):
+        import time
+        time.sleep(delay)
+
+    def start(self, func, args=()):
+        _start(func, args)
+
+    def fdopen(self, fd, mode, bufsize=1, closefd=True):
+        return os.fdopen(fd, mode, bufsize, encoding="utf-8", closefd=closefd)
+
+    def Lock(self):
+        import threading
+        return threading.RLock()
+
+    def RLock(self):
+        import threading
+        return threading.RLock()
+
+    def Event(self):
+        import threading
+        return threading.Event()
 
 
 class _ProtocolError(Exception):
@@ -789,6 +843,7 @@ class WorkerGateway:
         self._nexec = 0
         self._mainq = SimpleQueue()
         self._main_idle = True
+        self._main_task = None            # main_thread_only: the exec it has
         self._peer_window = WINDOW
         self._peer_max_frame = MAX_FRAME
         self.id = "<worker>"
@@ -1265,7 +1320,41 @@ class WorkerGateway:
             if not idle:
                 _start(self._execute, (ch, task))
                 return
+        elif not self._claim_main(ch):
+            # main_thread_only, and the main thread has an exec (queued or
+            # running): waiting for it could deadlock (if it waits for this
+            # one). It may just be finishing, as when the opener got its
+            # last item and sent the next exec at once: give it a moment
+            # (on a helper thread: the reader must go on), then refuse.
+            _start(self._claim_main_soon, (ch, task))
+            return
         self._mainq.put((ch, task))
+
+    def _claim_main(self, ch):
+        """Make `ch` the main thread's exec, unless it has one (queued, or
+        running: an exec whose code returned counts as done, since its
+        _executing is cleared before its close goes out)."""
+        with self._lock:
+            cur = self._main_task
+            if cur is not None and (cur._main_queued or cur._executing):
+                return False
+            self._main_task = ch
+            ch._main_queued = True
+            return True
+
+    def _claim_main_soon(self, ch, task):
+        import time
+        deadline = time.monotonic() + MAIN_THREAD_ONLY_GRACE
+        while True:
+            if self._claim_main(ch):
+                self._mainq.put((ch, task))
+                return
+            if time.monotonic() >= deadline:
+                cur = self._main_task
+                ch._close("%s: the main thread is still running the remote_exec of "
+                          "channel %d" % (MAIN_THREAD_ONLY_DEADLOCK_TEXT, cur.id))
+                return
+            time.sleep(0.002)
 
     def _execute(self, ch, task):
         source, filename, call, kwargs = task
@@ -1314,6 +1403,9 @@ class WorkerGateway:
         try:
             while True:
                 ch, task = q.get()
+                # busy from queued to executing without a gap (see _schedule)
+                ch._executing = True
+                ch._main_queued = False
                 self._execute(ch, task)
                 ch = None
                 if thread_model:
@@ -1342,6 +1434,10 @@ def _serve():
             sys.stdout.reconfigure(line_buffering=True)
         except Exception:
             pass
+    # remote code sees what execnet's `python -c` bootstrap gives it: argv
+    # ["-c"], and no "" on sys.path (imports must not depend on the cwd)
+    sys.argv = ["-c"]
+    sys.path[:] = [p for p in sys.path if p != ""]
     gw = WorkerGateway(infd, outfd)
     gw._send_hello()
     if hasattr(os, "register_at_fork"):

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Every test of the project: the Rust workspace, the Python worker's unit
+# tests, and the Python package's tests (pytest, against the package built
+# and installed with pip into .venv, so the `import execnet` alias is real).
+#
+#   ./test.sh                 # all of it
+#   PYTHON=python3.12 ./test.sh
+#   ./test.sh -k channel      # extra arguments go to pytest
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON="${PYTHON:-python3}"
+VENV="${VENV:-.venv}"
+
+echo "== cargo test --workspace"
+cargo test --workspace
+
+echo "== python worker unit tests"
+(cd gateway/worker && "$PYTHON" -m unittest test_worker)
+
+echo "== python package (pip install ./python into $VENV, then pytest)"
+if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet "pytest<9"
+"$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
+# From the top: in python/ the source tree (without the built _core) would
+# shadow the installed package.
+"$VENV/bin/python" -m pytest python/tests "$@"
