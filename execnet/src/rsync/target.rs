@@ -148,8 +148,12 @@ impl Ctx<'_, '_> {
             .insert(index, bytes);
     }
 
-    async fn send(&self, item: &Value) -> Result<(), Failure> {
-        self.channel.send(item).await.map_err(Failure::Channel)
+    async fn send(&self, item: Value) -> Result<(), Failure> {
+        // `send_value`: the item is a Value already, no copy of its bytes.
+        self.channel
+            .send_value(item)
+            .await
+            .map_err(Failure::Channel)
     }
 }
 
@@ -248,9 +252,9 @@ async fn settle(failure: Failure, channel: &Channel) -> Result<Cause, HookError>
 /// Pass on the batches of entries the walk sends us, then `("end",)`.
 async fn send_tree(ctx: &Ctx<'_, '_>, entries: Receiver<Value>) -> Result<(), Failure> {
     while let Ok(batch) = entries.recv().await {
-        ctx.send(&tagged("tree", vec![batch])).await?;
+        ctx.send(tagged("tree", vec![batch])).await?;
     }
-    ctx.send(&tagged("end", Vec::new())).await
+    ctx.send(tagged("end", Vec::new())).await
 }
 
 fn tagged(tag: &str, rest: Vec<Value>) -> Value {
@@ -589,7 +593,7 @@ impl Batch {
     async fn flush(&mut self, ctx: &Ctx<'_, '_>, served: &mut Served) -> Result<(), Failure> {
         if !self.files.is_empty() {
             let files = std::mem::take(&mut self.files);
-            ctx.send(&tagged("files", vec![Value::List(files)])).await?;
+            ctx.send(tagged("files", vec![Value::List(files)])).await?;
             self.bytes = 0;
             for (index, bytes) in self.sent.drain(..) {
                 served.files += 1;
@@ -604,7 +608,7 @@ impl Batch {
         for (tag, list) in [("same", &mut self.same), ("gone", &mut self.gone)] {
             if !list.is_empty() {
                 let list = std::mem::take(list);
-                ctx.send(&tagged(tag, vec![Value::List(list)])).await?;
+                ctx.send(tagged(tag, vec![Value::List(list)])).await?;
             }
         }
         Ok(())
@@ -653,8 +657,7 @@ async fn stream(
         } else {
             tagged("part", vec![Value::from(index), Value::Bytes(chunk)])
         };
-        ctx.send(&item).await?;
-        drop(item);
+        ctx.send(item).await?;
         sent += n;
         ctx.event(Event::Sent {
             channel: ctx.channel,
@@ -679,7 +682,7 @@ async fn stream(
                 served.unreadable.push((ctx.source.join(path), error));
                 ctx.set_size(index, 0);
                 let gone = Value::List(vec![Value::from(index)]);
-                return ctx.send(&tagged("gone", vec![gone])).await;
+                return ctx.send(tagged("gone", vec![gone])).await;
             }
         }
     }

@@ -266,14 +266,20 @@ impl Out {
         }
         let batch = Value::List(std::mem::take(&mut self.batch));
         self.bytes = 0;
-        let mut open = Vec::with_capacity(self.sinks.len());
-        for sink in self.sinks.drain(..) {
-            // A target that stopped takes no more.
+        let mut sinks = std::mem::take(&mut self.sinks);
+        // The last one gets the batch itself, the others copies. A target
+        // that stopped takes no more.
+        let last = sinks.pop();
+        for sink in sinks {
             if sink.send(batch.clone()).await.is_ok() {
-                open.push(sink);
+                self.sinks.push(sink);
             }
         }
-        self.sinks = open;
+        if let Some(sink) = last {
+            if sink.send(batch).await.is_ok() {
+                self.sinks.push(sink);
+            }
+        }
     }
 }
 
