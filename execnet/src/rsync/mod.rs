@@ -4,9 +4,10 @@
 //!
 //! - [`RSync::new`] takes the source directory; [`RSync::add_target`] a
 //!   gateway and a destination directory on its side (relative paths are
-//!   relative to the worker's working directory, e.g. its `chdir=`).
-//! - [`RSync::send`] walks the source once and brings every target up to
-//!   date at the same time: files, directories (with their permission
+//!   relative to the worker's working directory, e.g. its `chdir=`; a
+//!   leading `~` is the remote user's home).
+//! - [`RSync::send`] walks the source once, streaming it to every target as
+//!   it goes, and brings them all up to date at the same time: files, directories (with their permission
 //!   bits), symlinks, and with [`TargetOptions::delete`] the removal of what
 //!   the source does not have. A file whose size and modification time match
 //!   is left alone; one whose size matches but whose time differs is compared
@@ -220,8 +221,10 @@ impl RSync {
     }
 
     /// Add a target: `dest_dir` on `gateway`'s side (created if missing;
-    /// relative to the worker's working directory unless absolute). The
-    /// receiving end starts now and waits for [`send`](RSync::send).
+    /// relative to the worker's working directory unless absolute; a
+    /// leading `~` is the remote user's home). The receiving end starts now
+    /// and waits for [`send`](RSync::send); dropping the `RSync` before that
+    /// ends it.
     ///
     /// Fails with [`RsyncError::Target`] when the gateway cannot run code
     /// (it has exited or died), and with [`RsyncError::Destination`] for an
