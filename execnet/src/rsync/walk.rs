@@ -453,7 +453,7 @@ mod tests {
             (OsString::from("bc"), 0o755, 1 << 40, 1 << 33),
         ];
         let (entry, _) = files_entry(Path::new("d/e"), 7, &files);
-        let Value::Tuple(items) = entry else {
+        let Value::Tuple(items) = &entry else {
             panic!("{entry:?}")
         };
         assert_eq!(items[1], Value::Bytes(b"d/e".to_vec()));
