@@ -72,6 +72,7 @@
 //! ```
 
 mod error;
+mod protocol;
 mod target;
 mod walk;
 
