@@ -69,6 +69,8 @@
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
 pub mod blocking;
+#[cfg(feature = "rsync")]
+pub mod rsync;
 
 #[cfg(feature = "socket")]
 pub use execnet_gateway::{handshake, SocketTransport, Token};
