@@ -24,15 +24,20 @@ import _thread
 # serve: same classes, slower start. loader.py likewise prefers
 # _frozen_importlib_external (always loaded in CPython) over importlib.util.
 try:
-    from _queue import SimpleQueue, Empty
+    from _queue import SimpleQueue
     from _collections import deque
     from _weakref import ref as _weakref
 except ImportError:  # not CPython
-    from queue import SimpleQueue, Empty
+    from queue import SimpleQueue
     from collections import deque
     from weakref import ref as _weakref
 from struct import Struct, error as _StructError
 from io import FileIO
+from time import monotonic as _monotonic
+try:
+    from select import poll as _poll, POLLIN as _POLLIN
+except ImportError:  # no poll(): the reader thread does all the reading
+    _poll = _POLLIN = None
 
 MAGIC = b"EXNT"           # opens every Hello
 PROTOCOL_VERSION = 1      # the wire version this worker speaks
@@ -41,6 +46,9 @@ MAX_FRAME = 256 << 20     # largest frame body we accept
 HALF = WINDOW // 2        # return credit once this much was taken
 MAX_DEPTH = 200
 CAP = 256 << 10           # reader buffer
+GRACE = 0.002             # seconds the reading role waits for the thread that held it last
+DOZE = 50                 # GRACE waits in a row under another leader before the reader thread sleeps
+_NEVER = float("-inf")
 BULK = 64 << 10           # bytes/str payloads this large are written without a copy
 INTERRUPT_TEXT = "keyboard-interrupted"
 MAIN_THREAD_ONLY_DEADLOCK_TEXT = (
@@ -428,14 +436,16 @@ class Channel:
     def __init__(self, gateway, id):
         self.gateway = gateway
         self.id = id
-        self._items = SimpleQueue()
+        # (item, delivered) pairs: `delivered` counts the bytes of every
+        # item up to this one, so whoever takes it knows how much credit
+        # the items taken so far are worth (see _take)
+        self._items = deque()
         self._closed = False        # no more sending: we closed, or the peer closed
         self._recv_closed = False   # no more items will arrive
         self._remoteerrors = []
         self._credit = gateway._peer_window
-        self._taken = 0
-        self._waiters = None        # senders waiting for credit
-        self._latch = None          # released when _recv_closed becomes true
+        self._delivered = 0         # bytes of the items queued so far (the reading thread's)
+        self._returned = 0          # ... of which returned as Credit
         hdr = B_DATA + _varint(id)
         self._hdr = hdr
         self._pfx_int = _p32(len(hdr) + 2) + hdr
@@ -510,30 +520,17 @@ class Channel:
         gw._no_longer_opened(self.id)
 
     def _end_locked(self):
-        """Receiving ends (call with the gateway lock held)."""
+        """Receiving ends (call with the gateway lock held); whoever waits
+        for this channel looks again."""
         if not self._recv_closed:
             self._recv_closed = True
             if self._items is not None:
-                self._items.put(_END)
-            if self._latch is not None:
-                self._latch.release()
-        if self._closed and self._waiters:
-            ws, self._waiters = self._waiters, None
-            for w in ws:
-                w.release()
+                self._items.append(_END)
+        self.gateway._changed_locked()
 
     def waitclose(self, timeout=None):
         if not self._recv_closed:
-            gw = self.gateway
-            with gw._lock:
-                latch = self._latch
-                if latch is None and not self._recv_closed:
-                    latch = self._latch = _allocate_lock()
-                    latch.acquire()
-            if latch is not None and not self._recv_closed:
-                if latch.acquire(True, -1 if timeout is None else timeout):
-                    latch.release()
-            if not self._recv_closed:
+            if not self.gateway._await(lambda: self._recv_closed, timeout):
                 raise self.TimeoutError("Timeout after %r seconds" % (timeout,))
         error = self._getremoteerror()
         if error:
@@ -611,28 +608,20 @@ class Channel:
         """send() when the credit is used up (or the channel closed)."""
         gw = self.gateway
         lock = gw._lock
-        lock.acquire()
-        try:
-            while True:
-                if self._closed:
-                    raise IOError("cannot send to %r" % (self,))
-                if self._credit > 0 or _get_ident() == gw._reader_ident:
-                    break
-                w = _allocate_lock()
-                w.acquire()
-                if self._waiters is None:
-                    self._waiters = [w]
-                else:
-                    self._waiters.append(w)
+        while True:
+            lock.acquire()
+            if self._closed:
                 lock.release()
-                try:
-                    w.acquire()
-                finally:
-                    lock.acquire()
-            self._credit -= cost
-            gw._q.append(frame)
-        finally:
+                raise IOError("cannot send to %r" % (self,))
+            # a callback (run by the thread reading the stream) may not wait:
+            # the Credit could only arrive through that very thread
+            if self._credit > 0 or _get_ident() == gw._leader:
+                break
             lock.release()
+            gw._await(lambda: self._credit > 0 or self._closed)
+        self._credit -= cost
+        gw._q.append(frame)
+        lock.release()
         gw._flush()
 
     def receive(self, timeout=None):
@@ -640,26 +629,39 @@ class Channel:
         if q is None:
             raise IOError("cannot receive(), channel has receiver callback")
         try:
-            x = q.get(True, timeout)
-        except Empty:
-            raise self.TimeoutError("no item after %r seconds" % (timeout,)) from None
+            x = q.popleft()
+        except IndexError:
+            x = self._wait_item(q, timeout)
         if x is _END:
-            q.put(x)  # for other receivers
+            q.appendleft(x)  # for other receivers
             raise self._getremoteerror() or EOFError()
-        item, cost = x
-        if not self._recv_closed:
-            self._take(cost)
+        item, delivered = x
+        if delivered - self._returned >= HALF:
+            self._take(delivered)
         return item
 
-    def _take(self, cost):
+    def _wait_item(self, q, timeout):
+        gw = self.gateway
+        deadline = None if timeout is None else _monotonic() + timeout
+        while True:
+            if not gw._await(q.__len__, None if deadline is None else deadline - _monotonic()):
+                raise self.TimeoutError("no item after %r seconds" % (timeout,))
+            try:
+                return q.popleft()
+            except IndexError:  # another receiver was faster
+                pass
+
+    def _take(self, delivered):
+        """The items up to the one `delivered` counts were taken: return
+        their credit. Items are taken in order, so concurrent receivers
+        need no lock until credit is due (once per half window)."""
         gw = self.gateway
         with gw._lock:
-            t = self._taken + cost
-            if t < HALF:
-                self._taken = t
+            n = delivered - self._returned
+            if n <= 0 or self._recv_closed:
                 return
-            self._taken = 0
-        gw._send_credit(self.id, t)
+            self._returned = delivered
+        gw._send_credit(self.id, n)
 
     def __iter__(self):
         return self
@@ -681,20 +683,22 @@ class Channel:
             self._items = None
             while True:
                 try:
-                    x = items.get(False)
-                except Empty:
+                    x = items.popleft()
+                except IndexError:
                     if not (self._closed or self._recv_closed):
-                        gw._callbacks[self.id] = _Callback(callback, endmarker)
+                        cb = gw._callbacks[self.id] = _Callback(callback, endmarker)
+                        # taken from the queue, not yet returned
+                        cb.taken = max(self._delivered - self._returned, 0)
                     break
                 if x is _END:
-                    items.put(x)  # for other receivers
+                    items.appendleft(x)  # for other receivers
                     if endmarker is not NO_ENDMARKER_WANTED:
                         callback(endmarker)
                     break
-                item, cost = x
+                item, delivered = x
                 callback(item)
-                if not self._recv_closed:
-                    self._take(cost)
+                if delivered - self._returned >= HALF:
+                    self._take(delivered)
 
 
 class ChannelFile:
@@ -833,6 +837,33 @@ class WorkerGateway:
     def __init__(self, infd, outfd):
         self._in = infd
         self._out = outfd
+        # reading (see _await): the buffer, and who reads
+        self._raw = FileIO(infd, "rb", closefd=False)
+        self._rbuf = bytearray(CAP)
+        self._rmv = memoryview(self._rbuf)
+        self._rs = self._re = 0           # the unread bytes are _rbuf[_rs:_re]
+        self._leader = None               # ident of the thread holding the reading role
+        self._followers = []              # locks of threads waiting for what it reads
+        self._want = False                # a follower wants the role from the reader thread
+        self._lead_end = _NEVER           # when a thread other than the reader last led
+        self._nudge = _allocate_lock()    # released to wake the reader thread early
+        self._nudge.acquire()
+        self._nudged = False
+        self._dozing = False              # the reader thread sleeps until a leader resigns
+        self._interrupted = False         # a byte is in the wake pipe
+        self._busy = False                # the last read suggests more is coming
+        self._poller = self._wake_r = self._wake_w = None
+        if _poll is not None:
+            try:
+                self._wake_r, self._wake_w = os.pipe()
+                os.set_blocking(self._wake_r, False)
+                os.set_blocking(self._wake_w, False)
+                poller = _poll()
+                poller.register(infd, _POLLIN)
+                poller.register(self._wake_r, _POLLIN)
+                self._poller = poller
+            except (OSError, ValueError):
+                self._poller = None
         self._q = deque()                 # frames waiting to be written
         self._wio = _allocate_lock()      # held by the thread writing
         self._lock = _allocate_lock()     # channel state, credits, ids
@@ -969,7 +1000,10 @@ class WorkerGateway:
         child, so nothing here takes one."""
         self._forked = True
         self._exiting = True   # no Close frames from Channel.__del__
-        for fd in (self._in, self._out):
+        self._poller = None
+        for fd in (self._in, self._out, self._wake_r, self._wake_w):
+            if fd is None:
+                continue
             try:
                 os.close(fd)
             except OSError:
@@ -979,8 +1013,7 @@ class WorkerGateway:
             if ch is not None:
                 ch._closed = ch._recv_closed = True
                 ch._remoteerrors = [IOError(FORKED_TEXT)]
-                items = ch._items = SimpleQueue()
-                items.put(_END)
+                ch._items = deque([_END])
         self._callbacks.clear()
 
     def _child_exit(self, err):
@@ -1047,62 +1080,464 @@ class WorkerGateway:
         self._die(0)
 
     # -- reading
+    #
+    # One thread at a time holds the reading role (the "leader"): it reads
+    # the stream and dispatches whole frames (items to channel queues, the
+    # rest to their handlers). A thread that waits for something only the
+    # stream brings (an item, credit, a close) takes the role itself when
+    # nobody holds it, so an answer reaches it without a hand-off between
+    # threads (the cost of a round trip is mostly such wake-ups). A thread
+    # that finds the role taken is a "follower": it sleeps until the leader
+    # has dispatched a read (or resigned), then looks again. The reader
+    # thread takes the role when nobody has held it for GRACE seconds, or at
+    # once when no exec is left to take it, so Terminate, Status, callbacks'
+    # items and new execs never wait longer than that; a follower asks it to
+    # give the role up (through the wake pipe) when it wants to lead.
 
-    def _frames(self):
-        """Yield each frame body as a memoryview of exactly its bytes."""
-        raw = FileIO(self._in, "rb", closefd=False)
-        buf = bytearray(CAP)
-        mv = memoryview(buf)
-        unpack = _u32.unpack_from
-        s = e = 0
+    def _await(self, ready, timeout=None):
+        """Wait until ready() (called with _lock held) is true; False when
+        `timeout` seconds passed first."""
+        lock = self._lock
+        me = _get_ident()
+        deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
         while True:
-            if e - s >= 4:
-                n = unpack(buf, s)[0]
-                if n > MAX_FRAME:
-                    raise _ProtocolError("a frame of %d bytes, more than the %d announced"
-                                         % (n, MAX_FRAME))
-                q = s + 4 + n
-                if q <= e:
-                    s = q
-                    yield mv[q - n:q]
-                    continue
-                if n + 4 > CAP:
-                    big = bytearray(n)
-                    bm = memoryview(big)
-                    h = e - s - 4
-                    bm[:h] = mv[s + 4:e]
-                    s = e = 0
-                    while h < n:
-                        k = raw.readinto(bm[h:])
-                        if not k:
-                            raise _ProtocolError("the stream ended inside a frame "
-                                                 "(%d of %d bytes)" % (h, n))
-                        h += k
-                    yield bm
-                    del bm, big
-                    continue
-                if q > CAP:
-                    buf[:e - s] = buf[s:e]
-                    s, e = 0, e - s
-            if s == e:
-                s = e = 0
-            elif CAP - e < (CAP >> 2):
-                buf[:e - s] = buf[s:e]
-                s, e = 0, e - s
-            k = raw.readinto(mv[e:])
-            if not k:
-                if e > s:
-                    raise _ProtocolError("the stream ended inside a frame")
-                return
-            e += k
+            lock.acquire()
+            if ready():
+                lock.release()
+                return True
+            leader = self._leader
+            if leader is None and self._poller is not None:
+                self._leader = me
+                lock.release()
+                return self._lead(ready, deadline)
+            if deadline is not None and deadline <= _monotonic():
+                lock.release()
+                return False
+            w = _allocate_lock()
+            w.acquire()
+            self._followers.append(w)
+            if leader == self._reader_ident and self._poller is not None and not self._busy:
+                # (while the stream is busy, the reader thread reading on
+                # beats taking turns with it)
+                self._want = True
+                self._interrupt_locked()
+            lock.release()
+            if deadline is None:
+                w.acquire()
+            elif not w.acquire(True, max(deadline - _monotonic(), 0.0)):
+                with lock:
+                    if w in self._followers:
+                        self._followers.remove(w)
 
-    def _read_hello(self, frames):
-        m = next(frames, None)
-        if m is None:
-            self._die(1, "execnet worker: the stream ended before the opener's hello")
+    def _lead(self, ready, deadline):
+        """Read and dispatch until ready() or the deadline; then resign."""
         try:
-            if m[0] != M_HELLO:
-                raise _ProtocolError("the first frame is not a Hello (message tag %d)" % m[0])
+            while True:
+                wait = None
+                if deadline is not None:
+                    wait = deadline - _monotonic()
+                    if wait <= 0:
+                        return bool(ready())
+                if not self._pump(wait):
+                    self._lost()
+                if ready():
+                    return True
+        finally:
+            lock = self._lock
+            lock.acquire()
+            self._leader = None
+            self._wake_followers_locked()
+            if self._busy:
+                # more is coming (a full buffer, a large frame): the reader
+                # thread reads on while this thread works on what it got
+                self._lead_end = _NEVER
+                if not self._nudged:
+                    self._nudged = True
+                    self._nudge.release()
+            else:
+                self._lead_end = _monotonic()
+                if self._dozing:
+                    # the reader thread sleeps: it takes the role after GRACE
+                    self._dozing = False
+                    if not self._nudged:
+                        self._nudged = True
+                        self._nudge.release()
+            lock.release()
+
+    def _wake_followers_locked(self):
+        fl = self._followers
+        if fl:
+            self._followers = []
+            for w in fl:
+                w.release()
+
+    def _changed_locked(self):
+        """State that followers or the leader may wait for changed outside
+        the stream (a local close): they look again."""
+        self._wake_followers_locked()
+        leader = self._leader
+        if leader is not None and leader != _get_ident():
+            self._interrupt_locked()
+
+    def _interrupt_locked(self):
+        """Wake the leader from its wait for the stream."""
+        if not self._interrupted and self._wake_w is not None:
+            self._interrupted = True
+            try:
+                os.write(self._wake_w, b"\0")
+            except OSError:
+                pass
+
+    def _unattended(self):
+        """No exec is left that would take the reading role: the reader
+        thread takes it now rather than after GRACE."""
+        with self._lock:
+            self._lead_end = _NEVER
+            if not self._nudged:
+                self._nudged = True
+                self._nudge.release()
+
+    def _reader_loop(self):
+        """The reader thread: holds the reading role whenever no other
+        thread needs it."""
+        me = self._reader_ident = _get_ident()
+        lock = self._lock
+        nudge = self._nudge
+        alive = True
+        waits = 0   # GRACE waits in a row while another thread led
+        try:
+            while alive:
+                lock.acquire()
+                leader = self._leader
+                lead = leader is None and (
+                    self._poller is None or _monotonic() - self._lead_end >= GRACE)
+                doze = False
+                if lead:
+                    self._leader = me
+                    waits = 0
+                elif leader is not None:
+                    waits += 1
+                    if waits > DOZE:
+                        # a thread waits for the stream and reads it: rather
+                        # than look every GRACE while it does (an idle worker
+                        # would wake 500 times a second), sleep until it
+                        # resigns (one wake-up per DOZE * GRACE at most)
+                        doze = self._dozing = True
+                lock.release()
+                if not lead:
+                    if nudge.acquire(True, -1 if doze else GRACE):
+                        waits = 0
+                        with lock:
+                            self._nudged = False
+                    continue
+                while True:
+                    alive = self._pump()
+                    if not alive:
+                        break
+                    if self._want:
+                        with lock:
+                            if self._want:
+                                self._want = False
+                                self._leader = None
+                                self._lead_end = _monotonic()
+                                self._wake_followers_locked()
+                                break
+        except BaseException as e:
+            self._die(1, "execnet worker: internal error in the reader:\n%s" % _errortext(e))
+        self._lost()
+
+    def _pump(self, wait=None):
+        """(The leader) dispatch the whole frames read already; if there are
+        none, wait up to `wait` seconds (None: no limit) for the stream or
+        an interruption, read once and dispatch. False at the end of the
+        stream."""
+        try:
+            if not self._dispatch():
+                poller = self._poller
+                if poller is not None:
+                    readable = False
+                    for fd, _ in poller.poll(None if wait is None else wait * 1000.0):
+                        if fd == self._wake_r:
+                            try:
+                                os.read(fd, 512)
+                            except OSError:
+                                pass
+                            with self._lock:
+                                self._interrupted = False
+                        else:
+                            readable = True
+                    if not readable:
+                        return True
+                if not self._fill():
+                    return False
+                self._dispatch()
+        except Exception as e:
+            self._protocol_error(e)
+        if self._followers:
+            with self._lock:
+                self._wake_followers_locked()
+        return True
+
+    def _protocol_error(self, e):
+        if isinstance(e, (_ProtocolError, LoadError)):
+            what = str(e)
+        elif isinstance(e, (IndexError, ValueError, OverflowError, _StructError)):
+            what = "truncated or malformed message (%s: %s)" % (type(e).__name__, e)
+        else:
+            self._die(1, "execnet worker: internal error in the reader:\n%s" % _errortext(e))
+        s, e = self._rs, self._re
+        if e - s >= 5:
+            what += " in a frame of %d bytes with message tag %d" % (
+                _u32.unpack_from(self._rbuf, s)[0], self._rbuf[s + 4])
+        self._die(1, "execnet worker: protocol error: %s" % what)
+
+    def _fill(self):
+        """Read once from the stream into the buffer (blocking); False at
+        the end of the stream."""
+        buf = self._rbuf
+        s, e = self._rs, self._re
+        if s == e:
+            s = e = 0
+        elif CAP - e < (CAP >> 2) or (
+                e - s >= 4 and s + 4 + _u32.unpack_from(buf, s)[0] > CAP):
+            buf[:e - s] = buf[s:e]
+            s, e = 0, e - s
+        self._rs = s
+        self._re = e
+        k = self._raw.readinto(self._rmv[e:])
+        if not k:
+            if e > s:
+                raise _ProtocolError("the stream ended inside a frame")
+            return False
+        self._re = e + k
+        self._busy = e + k == CAP
+        return True
+
+    def _dispatch(self):
+        """Dispatch every whole frame in the read buffer, in order; items
+        for one channel that come in a row are queued together. Returns
+        how many frames there were."""
+        buf = self._rbuf
+        mv = self._rmv
+        s = self._rs
+        e = self._re
+        unpack = _u32.unpack_from
+        count = 0
+        run = None          # (item, delivered) of items in a row for channel rcid
+        rcid = -1
+        rch = None          # that channel when the run began
+        base = d = 0        # its bytes delivered before the run, and after each item
+        try:
+            while e - s >= 4:
+                n = unpack(buf, s)[0]
+                q = s + 4 + n
+                if q > e:
+                    if n > MAX_FRAME:
+                        raise _ProtocolError("a frame of %d bytes, more than the %d announced"
+                                             % (n, MAX_FRAME))
+                    if n + 4 <= CAP:
+                        break
+                    # a frame larger than the buffer: read it whole
+                    if run:
+                        self._deliver(rcid, run, rch, base)
+                        run = None
+                        rcid = -1
+                    self._rs = s
+                    self._big_frame(n)
+                    count += 1
+                    s = self._rs
+                    e = self._re
+                    continue
+                p = s + 4
+                if n == 4 and buf[p] == M_DATA and buf[p + 2] == V_INT and buf[p + 3] < 128:
+                    # one-byte channel id and zigzag: ints in -64..63
+                    cid = buf[p + 1]
+                    x = buf[p + 3]
+                    item = (x >> 1) ^ -(x & 1)
+                    if cid >= 128:
+                        cid, item = self._data(mv[p:q])
+                elif n == 5 and buf[p] == M_DATA and buf[p + 1] < 128 and buf[p + 2] == V_INT \
+                        and buf[p + 3] >= 128 and buf[p + 4] < 128:
+                    # two-byte zigzag: ints in -8192..8191
+                    cid = buf[p + 1]
+                    x = (buf[p + 3] & 127) | (buf[p + 4] << 7)
+                    item = (x >> 1) ^ -(x & 1)
+                elif n and buf[p] == M_DATA:
+                    cid, item = self._data(mv[p:q])
+                else:
+                    if run:
+                        self._deliver(rcid, run, rch, base)
+                        run = None
+                        rcid = -1
+                    self._rs = q
+                    self._control(mv[p:q])
+                    s = q
+                    count += 1
+                    continue
+                if cid != rcid:
+                    if run:
+                        self._deliver(rcid, run, rch, base)
+                    rcid = cid
+                    r = self._chans.get(cid)
+                    rch = r() if r is not None else None
+                    d = base = rch._delivered if rch is not None else 0
+                    run = []
+                d += n
+                run.append((item, d))
+                s = q
+                count += 1
+            if run:
+                self._deliver(rcid, run, rch, base)
+        except BaseException:
+            self._rs = s
+            raise
+        self._rs = s
+        return count
+
+    def _data(self, m):
+        """A ChannelData body: (channel id, item)."""
+        x = m[1]
+        if x < 128:
+            cid, p = x, 2
+        else:
+            cid, p = _rdvar(m, 1, 5)
+        return cid, _decode_all(m, p, self)
+
+    def _deliver(self, cid, run, rch, base):
+        """Queue the items of `run` for channel `cid`, or hand them to its
+        callback. `run` holds (item, delivered) pairs in order, counted
+        from `base`, the bytes delivered to `rch` (the channel when the run
+        began) before them."""
+        with self._rlock:
+            cb = self._callbacks.get(cid)
+            if cb is not None:
+                prev = base
+                for item, dl in run:
+                    self._callback(cid, cb, item, dl - prev)
+                    prev = dl
+                return
+            r = self._chans.get(cid)
+            ch = r() if r is not None else None
+            if ch is None:
+                return
+            q = ch._items
+            if q is None or ch._recv_closed:
+                return
+            if ch is not rch:  # a new Channel object since the run began
+                shift = ch._delivered - base
+                run = [(item, dl + shift) for item, dl in run]
+            q.extend(run)
+            ch._delivered = run[-1][1]
+
+    def _big_frame(self, n):
+        """Read the rest of a frame too large for the buffer, whose header
+        starts the buffered bytes, and dispatch it."""
+        s, e = self._rs, self._re
+        self._busy = True
+        big = bytearray(n)
+        bm = memoryview(big)
+        h = e - s - 4
+        bm[:h] = self._rmv[s + 4:e]
+        self._rs = self._re = 0
+        raw = self._raw
+        while h < n:
+            k = raw.readinto(bm[h:])
+            if not k:
+                raise _ProtocolError("the stream ended inside a frame (%d of %d bytes)" % (h, n))
+            h += k
+        if bm[0] == M_DATA:
+            cid, item = self._data(bm)
+            r = self._chans.get(cid)
+            ch = r() if r is not None else None
+            base = ch._delivered if ch is not None else 0
+            self._deliver(cid, [(item, base + n)], ch, base)
+        else:
+            self._control(bm)
+
+    def _control(self, m):
+        """Handle a frame other than ChannelData (m: its body)."""
+        t = m[0]
+        if t == M_CREDIT:
+            cid, p = _rdvar(m, 1, 5)
+            n, p = _rdvar(m, p, 10)
+            if p != len(m):
+                raise LoadError("trailing bytes after Credit")
+            ch = self._lookup(cid)
+            if ch is not None:
+                with self._lock:
+                    ch._credit += n
+        elif t == M_EXEC:
+            cid, p = _rdvar(m, 1, 5)
+            n, p = _rdcount(m, p)
+            source = str(m[p:p + n], "utf-8")
+            p += n
+            filename = call = None
+            kwargs = {}
+            if _rdoption(m, p):
+                n, p = _rdcount(m, p + 1)
+                filename = str(m[p:p + n], "utf-8")
+                p += n
+            else:
+                p += 1
+            if _rdoption(m, p):
+                n, p = _rdcount(m, p + 1)
+                call = str(m[p:p + n], "utf-8")
+                n, p = _rdcount(m, p + n)
+                for _ in range(n):
+                    k, p = _rdcount(m, p)
+                    name = str(m[p:p + k], "utf-8")
+                    kwargs[name], p = _dec(m, p + k, 1, self)
+            else:
+                p += 1
+            if p != len(m):
+                raise LoadError("trailing bytes after ChannelExec")
+            self._schedule(self._getchannel(cid), (source, filename, call, kwargs))
+        elif M_CLOSE <= t <= M_LAST_MESSAGE:
+            cid, p = _rdvar(m, 1, 5)
+            err = None
+            if t == M_CLOSE_ERROR:
+                n, p = _rdcount(m, p)
+                err = str(m[p:p + n], "utf-8")
+                p += n
+            if p != len(m):
+                raise LoadError("trailing bytes after a close message")
+            with self._rlock:
+                self._remote_close(cid, t, err)
+        elif t == M_STATUS:
+            cid, p = _rdvar(m, 1, 5)
+            if p != len(m):
+                raise LoadError("trailing bytes after Status")
+            self._status(cid)
+        elif t == M_TERMINATE:
+            if len(m) != 1:
+                raise LoadError("trailing bytes after Terminate")
+            self._terminate()
+        elif t == M_RECONFIGURE:
+            _decode_all(m, 1, self)  # no settings in version 1
+        elif t == M_HELLO:
+            raise LoadError("a second Hello")
+        else:
+            raise LoadError("unknown message tag %d" % t)
+
+    def _read_hello(self):
+        """The opener's Hello (the first frame); frames after it stay
+        buffered for the reader."""
+        try:
+            while True:
+                s, e = self._rs, self._re
+                if e - s >= 4:
+                    n = _u32.unpack_from(self._rbuf, s)[0]
+                    if n + 4 > CAP:
+                        raise _ProtocolError("a first frame of %d bytes is no Hello" % n)
+                    if s + 4 + n <= e:
+                        break
+                if not self._fill():
+                    self._die(1, "execnet worker: the stream ended before the opener's hello")
+            m = self._rmv[s + 4:s + 4 + n]
+            self._rs = s + 4 + n
+            if not n or m[0] != M_HELLO:
+                raise _ProtocolError("the first frame is not a Hello (message tag %d)"
+                                     % (m[0] if n else -1))
             magic = bytes(m[1:5])
             if magic != MAGIC:
                 raise _ProtocolError("wrong magic %r in the opener's hello (expected %r)"
@@ -1144,122 +1579,6 @@ class WorkerGateway:
                 os.nice(int(nice))
         except Exception as e:
             self._die(1, "execnet worker: applying the opener's settings failed: %s" % (e,))
-
-    def _reader(self, frames):
-        self._reader_ident = _get_ident()
-        rlock = self._rlock
-        lookup = self._chans.get
-        callbacks = self._callbacks
-        m = None
-        try:
-            for m in frames:
-                t = m[0]
-                if t == M_DATA:
-                    x = m[1]
-                    if x < 128:
-                        cid, p = x, 2
-                    else:
-                        cid, p = _rdvar(m, 1, 5)
-                    t2 = m[p]
-                    n = len(m)
-                    if t2 == V_INT and n == p + 2 and m[p + 1] < 128:
-                        x = m[p + 1]
-                        item = (x >> 1) ^ -(x & 1)
-                    elif t2 == V_INT and n == p + 3 and 128 <= m[p + 1] and m[p + 2] < 128:
-                        # two-byte zigzag varint: ints in -8192..8191
-                        x = (m[p + 1] & 127) | (m[p + 2] << 7)
-                        item = (x >> 1) ^ -(x & 1)
-                    else:
-                        item = _decode_all(m, p, self)
-                    cost = len(m)
-                    with rlock:
-                        cb = callbacks.get(cid)
-                        if cb is None:
-                            r = lookup(cid)
-                            ch = r() if r is not None else None
-                            if ch is not None:
-                                q = ch._items
-                                if q is not None and not ch._recv_closed:
-                                    q.put((item, cost))
-                        else:
-                            self._callback(cid, cb, item, cost)
-                elif t == M_CREDIT:
-                    cid, p = _rdvar(m, 1, 5)
-                    n, p = _rdvar(m, p, 10)
-                    if p != len(m):
-                        raise LoadError("trailing bytes after Credit")
-                    ch = self._lookup(cid)
-                    if ch is not None:
-                        with self._lock:
-                            ch._credit += n
-                            ws = ch._waiters
-                            if ws:
-                                ch._waiters = None
-                                for w in ws:
-                                    w.release()
-                elif t == M_EXEC:
-                    cid, p = _rdvar(m, 1, 5)
-                    n, p = _rdcount(m, p)
-                    source = str(m[p:p + n], "utf-8")
-                    p += n
-                    filename = call = None
-                    kwargs = {}
-                    if _rdoption(m, p):
-                        n, p = _rdcount(m, p + 1)
-                        filename = str(m[p:p + n], "utf-8")
-                        p += n
-                    else:
-                        p += 1
-                    if _rdoption(m, p):
-                        n, p = _rdcount(m, p + 1)
-                        call = str(m[p:p + n], "utf-8")
-                        n, p = _rdcount(m, p + n)
-                        for _ in range(n):
-                            k, p = _rdcount(m, p)
-                            name = str(m[p:p + k], "utf-8")
-                            kwargs[name], p = _dec(m, p + k, 1, self)
-                    else:
-                        p += 1
-                    if p != len(m):
-                        raise LoadError("trailing bytes after ChannelExec")
-                    self._schedule(self._getchannel(cid), (source, filename, call, kwargs))
-                elif M_CLOSE <= t <= M_LAST_MESSAGE:
-                    cid, p = _rdvar(m, 1, 5)
-                    err = None
-                    if t == M_CLOSE_ERROR:
-                        n, p = _rdcount(m, p)
-                        err = str(m[p:p + n], "utf-8")
-                        p += n
-                    if p != len(m):
-                        raise LoadError("trailing bytes after a close message")
-                    with rlock:
-                        self._remote_close(cid, t, err)
-                elif t == M_STATUS:
-                    cid, p = _rdvar(m, 1, 5)
-                    if p != len(m):
-                        raise LoadError("trailing bytes after Status")
-                    self._status(cid)
-                elif t == M_TERMINATE:
-                    if len(m) != 1:
-                        raise LoadError("trailing bytes after Terminate")
-                    self._terminate()
-                elif t == M_RECONFIGURE:
-                    _decode_all(m, 1, self)  # no settings in version 1
-                elif t == M_HELLO:
-                    raise LoadError("a second Hello")
-                else:
-                    raise LoadError("unknown message tag %d" % t)
-                m = None
-        except (_ProtocolError, LoadError, IndexError, ValueError, OverflowError,
-                _StructError) as e:
-            what = str(e) if isinstance(e, (_ProtocolError, LoadError)) else \
-                "truncated or malformed message (%s: %s)" % (type(e).__name__, e)
-            if m is not None and len(m):
-                what += " in a frame of %d bytes with message tag %d" % (len(m), m[0])
-            self._die(1, "execnet worker: protocol error: %s" % what)
-        except BaseException as e:
-            self._die(1, "execnet worker: internal error in the reader:\n%s" % _errortext(e))
-        self._lost()
 
     def _callback(self, cid, cb, item, cost):
         """Run a callback for an item (reader thread, _rlock held)."""
@@ -1396,6 +1715,7 @@ class WorkerGateway:
             with self._lock:
                 self._nexec -= 1
             ch._close(err)
+            self._unattended()
 
     def _mainloop(self):
         q = self._mainq
@@ -1445,13 +1765,12 @@ def _serve():
     # threading must first be imported by the main thread (else its idea of
     # the main thread is wrong, e.g. for asyncio in remote code)
     import threading  # noqa: F401
-    frames = gw._frames()
     try:
-        info = gw._read_hello(frames)
+        info = gw._read_hello()
     except (_ProtocolError, OSError) as e:
         gw._die(1, "execnet worker: %s" % (e,))
     gw._apply(info)
-    _start(gw._reader, (frames,))
+    _start(gw._reader_loop, ())
     gw._mainloop()
 
 
