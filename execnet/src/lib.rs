@@ -85,8 +85,8 @@ pub use execnet_server as server;
 pub use execnet_transport as transport;
 pub use execnet_transport::Transport;
 pub use execnet_wire::{
-    from_value, to_value, ChannelRef, Complex, DecodeError, EncodeError, Int, Item, Value,
-    ValueError,
+    from_value, to_value, ChannelRef, Complex, DecodeError, EncodeError, Int, Item, ItemReader,
+    ItemToken, ItemWriter, Value, ValueError,
 };
 pub use execnet_xspec as xspec;
 pub use execnet_xspec::XSpec;

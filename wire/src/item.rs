@@ -171,6 +171,23 @@ impl Item {
         }
     }
 
+    /// The encoding, when the item keeps it whole (not as a bare payload).
+    pub(crate) fn encoded_slice(&self) -> Option<&[u8]> {
+        match &self.form {
+            Form::Encoded(bytes) => Some(bytes.as_slice()),
+            Form::Payload(..) => None,
+        }
+    }
+
+    /// A long top-level bytes/str kept as its bare payload: its tag and
+    /// the payload.
+    pub(crate) fn payload_parts(&self) -> Option<(u8, &[u8])> {
+        match &self.form {
+            Form::Payload(t, payload) => Some((*t, payload)),
+            Form::Encoded(_) => None,
+        }
+    }
+
     /// The encoded bytes, moved out.
     pub fn into_encoded(self) -> Vec<u8> {
         match self.form {

@@ -77,6 +77,7 @@ mod ser;
 mod tagged;
 mod value;
 mod visit;
+mod walk;
 
 pub use de::from_value;
 #[doc(hidden)]
@@ -92,3 +93,4 @@ pub use message::{
 pub use queue::ItemQueue;
 pub use ser::to_value;
 pub use value::{Attachment, ChannelRef, Complex, Value};
+pub use walk::{ItemReader, ItemToken, ItemWriter};
