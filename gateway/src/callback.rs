@@ -46,9 +46,72 @@ impl Channel {
     /// # gw.exit().await?;
     /// # Ok::<_, execnet::Error>(()) }).unwrap();
     /// ```
-    pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
+    pub fn set_callback<F>(&self, mut callback: F, endmarker: Option<Value>) -> Result<()>
     where
         F: FnMut(Value) + Send + 'static,
+    {
+        let mut end = endmarker;
+        self.start_callback(move |item: Option<Item>| match item {
+            Some(item) => match item.into_value() {
+                Ok(value) => {
+                    callback(value);
+                    Ok(())
+                }
+                // A callback takes Values; one this large cannot be made
+                // (a peer could make a small frame expand 30-fold).
+                Err(e) => Err(format!("the receiving callback cannot take an item: {e}")),
+            },
+            None => {
+                if let Some(end) = end.take() {
+                    callback(end);
+                }
+                Ok(())
+            }
+        })
+    }
+
+    /// [`Channel::set_callback`] for items in their wire form: `callback`
+    /// gets `Some(item)` for every item (with this gateway's handles
+    /// attached to the channels inside it, as [`Channel::receive_item`]
+    /// gives them), then `None` once when the channel ends. Nothing is
+    /// decoded here, so no `Value` budget applies: bindings that build their
+    /// own objects from the bytes (the Python package) take items this way.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// use std::sync::mpsc;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("for i in range(3): channel.send(i)").await?;
+    /// let (tx, rx) = mpsc::channel();
+    /// ch.set_item_callback(move |item| {
+    ///     let _ = tx.send(item.map(|i| i.decode::<i64>().unwrap()));
+    /// })?;
+    /// ch.wait_close(None).await?;
+    /// let got: Vec<Option<i64>> = rx.iter().take(4).collect();
+    /// assert_eq!(got, [Some(0), Some(1), Some(2), None]);
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub fn set_item_callback<F>(&self, mut callback: F) -> Result<()>
+    where
+        F: FnMut(Option<Item>) + Send + 'static,
+    {
+        self.start_callback(move |item| {
+            callback(item);
+            Ok(())
+        })
+    }
+
+    /// Starts the callback thread. `deliver` gets each item, then `None`
+    /// at the end; an `Err` closes the channel with that text and ends the
+    /// deliveries (the end is still delivered).
+    fn start_callback<F>(&self, deliver: F) -> Result<()>
+    where
+        F: FnMut(Option<Item>) -> std::result::Result<(), String> + Send + 'static,
     {
         let id = self.inner.id;
         let gateway = self.inner.gateway.clone();
@@ -65,7 +128,7 @@ impl Channel {
         let thread_gateway = gateway.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("execnet-callback-{id}"))
-            .spawn(move || run_callback(thread_gateway, id, event, callback, endmarker));
+            .spawn(move || run_callback(thread_gateway, id, event, deliver));
         if let Err(e) = spawned {
             gateway.registry().lock().forget_callback(id);
             self.inner.has_callback.store(false, Ordering::Release);
@@ -75,14 +138,9 @@ impl Channel {
     }
 }
 
-fn run_callback<F>(
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
-    mut callback: F,
-    end: Option<Value>,
-) where
-    F: FnMut(Value) + Send + 'static,
+fn run_callback<F>(gateway: Gateway, id: u32, event: Arc<Event>, mut callback: F)
+where
+    F: FnMut(Option<Item>) -> std::result::Result<(), String> + Send + 'static,
 {
     let driver = gateway.driver().clone();
     // Whatever happens to the callback (even a panic), the channel's
@@ -102,13 +160,21 @@ fn run_callback<F>(
         };
         driver.wake(w);
     };
-    let mut deliver = |value: Value| -> bool {
-        let call = std::panic::AssertUnwindSafe(|| callback(value));
-        if std::panic::catch_unwind(call).is_ok() {
-            return true;
+    // Some(true): delivered; Some(false): refused (the end follows); None:
+    // the callback panicked (nothing more is delivered).
+    let mut deliver = |item: Option<Item>| -> Option<bool> {
+        let call = std::panic::AssertUnwindSafe(|| callback(item));
+        match std::panic::catch_unwind(call) {
+            Ok(Ok(())) => Some(true),
+            Ok(Err(why)) => {
+                give_up(&why);
+                Some(false)
+            }
+            Err(_) => {
+                give_up("the receiving callback panicked");
+                None
+            }
         }
-        give_up("the receiving callback panicked");
-        false
     };
     loop {
         let (next, wakeups): (Option<Item>, Wakeups) = {
@@ -136,24 +202,16 @@ fn run_callback<F>(
             }
         };
         driver.wake(wakeups);
-        match next.map(Item::into_value) {
-            Some(Ok(value)) => {
-                if !deliver(value) {
-                    return;
-                }
-            }
-            // A callback takes Values; one this large cannot be made (a
-            // peer could make a small frame expand 30-fold).
-            Some(Err(e)) => {
-                give_up(&format!("the receiving callback cannot take an item: {e}"));
-                break;
-            }
+        match next {
+            Some(item) => match deliver(Some(item)) {
+                Some(true) => {}
+                Some(false) => break,
+                None => return,
+            },
             None => break,
         }
     }
-    if let Some(end) = end {
-        deliver(end);
-    }
+    deliver(None);
 }
 
 /// Marks a channel's callback as finished when dropped (also on unwind).

@@ -4,7 +4,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use execnet::{Error, Value};
+use execnet::{ChannelRef, Error, Item, Value};
 use pyo3::exceptions::{PyOSError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -61,10 +61,16 @@ impl Channel {
         }
     }
 
-    /// This channel as an item to send (inside another item).
-    pub(crate) fn as_value(&self) -> PyResult<Value> {
-        execnet::to_value(&self.inner)
-            .map_err(|e| Python::attach(|py| errors::dump_error(py, e.to_string())))
+    /// This channel as a reference to send inside an item (it carries the
+    /// handle, which `send` checks belongs to the same gateway).
+    pub(crate) fn as_ref(&self) -> PyResult<ChannelRef> {
+        match &execnet::to_value(&self.inner) {
+            Ok(Value::Channel(c)) => Ok(c.clone()),
+            Ok(other) => Err(Python::attach(|py| {
+                errors::dump_error(py, format!("a channel became a {}", other.type_name()))
+            })),
+            Err(e) => Err(Python::attach(|py| errors::dump_error(py, e.to_string()))),
+        }
     }
 
     fn timeout(py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<Duration>> {
@@ -86,9 +92,9 @@ impl Channel {
     ) -> PyResult<Bound<'py, PyAny>> {
         let limit = Self::timeout(py, timeout)?;
         let ch = self.inner.clone();
-        let got = wait(py, async move { ch.receive_value(None).await }, limit)?;
+        let got = wait(py, async move { ch.receive_item(None).await }, limit)?;
         match got {
-            Some(Ok(value)) => convert::to_python(py, value, &self.gateway),
+            Some(Ok(item)) => convert::item_to_python(py, &item, &self.gateway),
             Some(Err(e)) => Err(errors::from_engine(py, e)),
             None => Err(errors::timeout_error(
                 py,
@@ -110,16 +116,6 @@ impl<'a, 'py> FromPyObject<'a, 'py> for Endmarker {
     fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
         Ok(Endmarker::Given(obj.to_owned().unbind()))
     }
-}
-
-/// The end of a callback's items: channel 0 never travels (the wire
-/// rejects it), so it cannot be confused with an item.
-fn end_sentinel() -> Value {
-    Value::Channel(execnet::ChannelRef::new(0))
-}
-
-fn is_end_sentinel(v: &Value) -> bool {
-    matches!(v, Value::Channel(c) if c.id() == 0 && c.attachment().is_none())
 }
 
 static FILE_CLASSES: PyOnceLock<(Py<PyType>, Py<PyType>)> = PyOnceLock::new();
@@ -157,9 +153,9 @@ impl Channel {
     /// `DumpError` for an item that cannot travel.
     fn send(&self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<()> {
         let mut size = 0;
-        let value = convert::to_value(item, &mut size)?;
+        let item = convert::to_item(item, &mut size)?;
         let ch = self.inner.clone();
-        let fut = async move { ch.send_value(value).await };
+        let fut = async move { ch.send_item(item).await };
         let sent = if size >= BULK {
             wait_released(py, fut)?
         } else {
@@ -281,20 +277,18 @@ impl Channel {
             Endmarker::NotGiven => None,
             Endmarker::Given(obj) => Some(obj),
         };
-        let engine_end = end.as_ref().map(|_| end_sentinel());
         let mut failed = false;
-        let deliver = move |value: Value| {
+        let deliver = move |item: Option<Item>| {
             if failed {
                 return;
             }
             Python::attach(|py| {
-                let item = if is_end_sentinel(&value) {
-                    match &end {
+                let item = match item {
+                    Some(item) => convert::item_to_python(py, &item, &gateway),
+                    None => match &end {
                         Some(obj) => Ok(obj.clone_ref(py).into_bound(py)),
                         None => return,
-                    }
-                } else {
-                    convert::to_python(py, value, &gateway)
+                    },
                 };
                 let outcome = item.and_then(|item| callback.bind(py).call1((item,)));
                 if let Err(err) = outcome {
@@ -303,7 +297,7 @@ impl Channel {
                 }
             });
         };
-        let set = this.inner.set_callback(deliver, engine_end);
+        let set = this.inner.set_item_callback(deliver);
         if set.is_ok() {
             *this
                 .callback_handle

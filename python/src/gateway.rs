@@ -147,10 +147,9 @@ impl NativeGateway {
         }
         if let Some(function) = call {
             let mut args = Vec::with_capacity(kwargs.len());
-            let mut size = 0;
             for (key, value) in kwargs.iter() {
                 let key: String = key.extract()?;
-                args.push((key, convert::to_value(&value, &mut size)?));
+                args.push((key, convert::to_value(&value)?));
             }
             code = code.call(function, args);
         }
@@ -184,7 +183,7 @@ impl NativeGateway {
         py: Python<'py>,
         pygateway: Py<PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        convert::to_python(py, self.inner.worker_info(), &pygateway)
+        convert::to_python(py, &self.inner.worker_info(), &pygateway)
     }
 
     /// Whether the connection has ended (exited, or the worker died).

@@ -5,7 +5,7 @@
 //! code runs, sizes are checked before anything is allocated. Channels
 //! cannot be dumped (they only mean something on their gateway).
 
-use execnet_wire::{decode_message, encode_frame, Item, Message};
+use execnet_wire::{decode_message, encode_frame, Message};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -21,17 +21,13 @@ pub(crate) fn dumps<'py>(
     obj: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
     let mut size = 0;
-    let data = convert::to_value(obj, &mut size)?;
-    let mut has_channel = false;
-    let mut data = data;
-    data.visit_channels_mut(&mut |_| has_channel = true);
-    if has_channel {
+    let data = convert::to_item(obj, &mut size)?;
+    if !data.channels().is_empty() {
         return Err(errors::dump_error(
             py,
             "can't serialize a Channel outside of a channel's items".to_owned(),
         ));
     }
-    let data = Item::try_from(data).map_err(|e| errors::dump_error(py, e.to_string()))?;
     let mut out = Vec::with_capacity(size + 16);
     encode_frame(&Message::ChannelData { channel: 1, data }, &mut out)
         .map_err(|e| errors::dump_error(py, e.to_string()))?;
@@ -63,9 +59,9 @@ pub(crate) fn loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, Py
             if !data.channels().is_empty() {
                 return Err(bad("a dumped value cannot hold a channel".to_owned()));
             }
-            // Within the budget a received item gets (see SECURITY.md).
-            let data = data.into_value().map_err(|e| bad(e.to_string()))?;
-            convert::to_python(py, data, &py.None())
+            // Straight to Python objects: they cost what they cost, as
+            // with execnet's loads (see SECURITY.md).
+            convert::item_to_python(py, &data, &py.None())
         }
         other => Err(bad(format!(
             "not a dumped value but a {} message",

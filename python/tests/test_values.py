@@ -176,3 +176,82 @@ def test_gateway_base_names():
     assert isinstance(gateway_base.get_execmodel("main_thread_only"), gateway_base.ExecModel)
     with pytest.raises(ValueError):
         gateway_base.get_execmodel("nope")
+
+
+# Items are built into Python objects straight from their bytes, on every
+# receive path: three million Nones (3 MB on the wire) would take 96 MB as
+# the engine's Values, over its budget (max(64 MiB, 4 x the item)); as with
+# execnet they arrive, whatever path takes them.
+MANY_NONES = "channel.send([None] * 3000000)"
+
+
+def test_a_ten_million_int_list_arrives_as_with_execnet(gw):
+    ch = gw.remote_exec("channel.send(list(range(10**7)))")
+    got = ch.receive(timeout=120)
+    assert type(got) is list and len(got) == 10**7
+    assert got[0] == 0 and got[-1] == 10**7 - 1 and got[123457] == 123457
+    assert got == list(range(10**7))
+
+
+def test_a_ten_million_int_list_travels_to_the_worker(gw):
+    ch = gw.remote_exec(
+        "x = channel.receive(); channel.send((len(x), x == list(range(10**7))))")
+    ch.send(list(range(10**7)))
+    assert ch.receive(timeout=120) == (10**7, True)
+
+
+def test_many_nones_arrive_by_receive_and_iteration(gw):
+    ch = gw.remote_exec(MANY_NONES)
+    assert ch.receive(timeout=60) == [None] * 3000000
+    ch = gw.remote_exec(MANY_NONES)
+    (got,) = list(ch)
+    assert len(got) == 3000000
+
+
+def test_many_nones_arrive_through_a_callback(gw):
+    import queue
+    q = queue.Queue()
+    ch = gw.remote_exec(MANY_NONES)
+    ch.setcallback(q.put, endmarker="end")
+    got = q.get(timeout=60)
+    assert type(got) is list and len(got) == 3000000
+    assert q.get(timeout=60) == "end"
+    ch.waitclose(10)
+
+
+def test_many_nones_arrive_through_a_receive_queue(group):
+    gws = [group.makegateway("popen") for _ in range(2)]
+    mch = execnet.MultiChannel([gw.remote_exec(MANY_NONES) for gw in gws])
+    q = mch.make_receive_queue(endmarker="end")
+    got = [q.get(timeout=60)[1] for _ in range(2 * len(gws))]
+    assert sorted(len(x) for x in got if x != "end") == [3000000, 3000000]
+    assert got.count("end") == 2
+
+
+def test_loads_builds_what_dumps_wrote_at_any_size():
+    data = execnet.dumps([None] * 3000000)
+    assert len(data) < 3000020
+    assert execnet.loads(data) == [None] * 3000000
+
+
+def test_channels_in_received_containers_are_live(gw):
+    ch = gw.remote_exec(
+        "a = channel.gateway.newchannel(); b = channel.gateway.newchannel()\n"
+        "channel.send({'pair': (a, b), 'set': frozenset([a])})\n"
+        "a.send('via a'); b.send('via b')\n")
+    got = ch.receive(timeout=10)
+    a, b = got["pair"]
+    assert got["set"] == frozenset([a])
+    assert a.receive(timeout=10) == "via a"
+    assert b.receive(timeout=10) == "via b"
+
+
+class HashableList(list):
+    __hash__ = object.__hash__
+
+
+def test_an_unhashable_kind_as_a_key_raises_dump_error(echo):
+    with pytest.raises(execnet.DumpError, match="list"):
+        echo.send({HashableList([1]): 2})
+    echo.send("still open")
+    assert echo.receive(timeout=10) == "still open"
