@@ -29,6 +29,15 @@ def speedup(key, ours, theirs, higher):
     return ours / theirs if higher else theirs / ours
 
 
+# The worker's codec micro-benchmark (ours only).
+CODEC = [
+    ("worker_encode_int_ns", "encode a small int"),
+    ("worker_decode_int_ns", "decode a small int"),
+    ("worker_encode_record_ns", "encode a record (dict of six fields)"),
+    ("worker_decode_record_ns", "decode that record"),
+]
+
+
 # The goals of the Python package issue (the same workloads, from Python).
 PY_GOALS = {"startup_ms": 2.0, "small_to_per_s": 3.0, "small_from_per_s": 3.0}
 
@@ -101,6 +110,21 @@ def main():
             lines.append("| %s | %.1f | %.1f | %s | %.2f× | %s | %s |" % (
                 label, o, t, unit, s, "≥ %.1f×" % goal if goal else "",
                 ("yes" if s >= goal else "no") if goal else ""))
+    codec = [(k, label) for k, label in CODEC if ours.get(k)]
+    if codec:
+        lines += [
+            "",
+            "## The worker's codec",
+            "",
+            "Timed inside our worker (`execnet bench`'s last workload): its own "
+            "encoder and decoder, no channel, no IO, ns per item (lower is "
+            "better). Python execnet's serializer is a different program; these "
+            "figures are for spotting a regression of ours between runs.",
+            "",
+            "| item | ns |",
+            "|---|---:|",
+        ]
+        lines += ["| %s | %.0f |" % (label, ours[k]) for k, label in codec]
     lines += ["", "![speed-up per workload](ratios.svg)", ""]
     open("bench/RESULTS.md", "w").write("\n".join(lines))
     open("bench/ratios.svg", "w").write(svg(bars))

@@ -30,7 +30,8 @@ pub(super) struct BenchArgs {
     repeats: usize,
     /// Print one JSON object: startup_ms, rtt_us, small_to_per_s,
     /// small_from_per_s, bulk_to_mib_s, bulk_from_mib_s, group8_start_ms,
-    /// group8_terminate_ms.
+    /// group8_terminate_ms, and the worker codec figures worker_encode_int_ns,
+    /// worker_decode_int_ns, worker_encode_record_ns, worker_decode_record_ns.
     #[arg(long)]
     json: bool,
 }

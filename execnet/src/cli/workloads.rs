@@ -23,6 +23,39 @@ pub const SEND_BULK: &str =
 /// Sum the lengths of what arrives until None, then send the sum.
 pub const COUNT_BYTES: &str = "n = 0\nwhile True:\n    x = channel.receive()\n    if x is None:\n        break\n    n += len(x)\nchannel.send(n)\n";
 
+/// The worker's own codec, timed inside the worker (no channel, no IO):
+/// nanoseconds per item to encode and to decode a small int and a small
+/// record, the medians of `rounds` rounds. The worker's functions are
+/// reached through its gateway class, so this measures the code that
+/// serves the channels, and a slower encoder or decoder shows here first.
+pub const WORKER_CODEC: &str = r#"
+import time
+g = type(channel.gateway)._status.__globals__
+enc, dec, gw = g["_enc"], g["_decode_all"], channel.gateway
+rounds, n = channel.receive()
+record = {"id": 12345, "name": "test_module.py::test_case[3]", "ok": True,
+          "took": 0.0125, "tags": ("slow", "io"), "lines": [10, 20, 30]}
+out = {}
+for name, item in (("int", 42), ("record", record)):
+    m = []
+    enc(item, m, 0)
+    data = memoryview(b"".join(m))
+    te, td = [], []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        for _ in range(n):
+            m = []
+            enc(item, m, 0)
+            b"".join(m)
+        te.append((time.perf_counter() - t) / n * 1e9)
+        t = time.perf_counter()
+        for _ in range(n):
+            dec(data, 0, gw)
+        td.append((time.perf_counter() - t) / n * 1e9)
+    out[name] = (sorted(te)[rounds // 2], sorted(td)[rounds // 2])
+channel.send(out)
+"#;
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -72,6 +105,19 @@ pub struct Report {
     pub group8_start_ms: f64,
     /// Terminate the group (ms).
     pub group8_terminate_ms: f64,
+    /// The worker encoding a small int, inside the worker (ns per item).
+    #[serde(default)]
+    pub worker_encode_int_ns: f64,
+    /// The worker decoding a small int (ns per item).
+    #[serde(default)]
+    pub worker_decode_int_ns: f64,
+    /// The worker encoding a small record (a dict of six fields: ints, a
+    /// str, a bool, a float, a tuple, a list) (ns per item).
+    #[serde(default)]
+    pub worker_encode_record_ns: f64,
+    /// The worker decoding that record (ns per item).
+    #[serde(default)]
+    pub worker_decode_record_ns: f64,
 }
 
 impl Report {
@@ -95,6 +141,18 @@ impl Report {
             ("bulk from worker", self.bulk_from_mib_s, "MiB/s"),
             ("8 gateways: start + one result", self.group8_start_ms, "ms"),
             ("8 gateways: terminate", self.group8_terminate_ms, "ms"),
+            ("worker codec: encode int", self.worker_encode_int_ns, "ns"),
+            ("worker codec: decode int", self.worker_decode_int_ns, "ns"),
+            (
+                "worker codec: encode record",
+                self.worker_encode_record_ns,
+                "ns",
+            ),
+            (
+                "worker codec: decode record",
+                self.worker_decode_record_ns,
+                "ns",
+            ),
         ];
         let mut out = String::new();
         for (name, value, unit) in rows {
@@ -201,6 +259,17 @@ pub async fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Repo
     }
     report.bulk_to_mib_s = median(to);
     report.bulk_from_mib_s = median(from);
+
+    progress("worker codec");
+    let ch = gw.remote_exec(WORKER_CODEC).await?;
+    ch.send(&(repeats.max(3), 20_000)).await?;
+    let codec: std::collections::HashMap<String, (f64, f64)> = ch.receive().await?;
+    let get = |name: &str| codec.get(name).copied().unwrap_or_default();
+    (report.worker_encode_int_ns, report.worker_decode_int_ns) = get("int");
+    (
+        report.worker_encode_record_ns,
+        report.worker_decode_record_ns,
+    ) = get("record");
     gw.exit().await?;
 
     progress("group");
