@@ -4,7 +4,9 @@
 //! `codec/*` goes from a `Value` to a frame and back to a `Value` (what the
 //! crate measured before items existed, so the numbers compare);
 //! `typed/*` goes from Rust data to a frame and back to Rust data, the path
-//! `Channel::send` and `Channel::receive::<T>` take.
+//! `Channel::send` and `Channel::receive::<T>` take; `walk/*` writes the
+//! item token by token (`ItemWriter`) and reads its tokens back
+//! (`ItemReader`), the path of the Python package (without Python).
 //!
 //! The sender's message is dropped before decoding, as it is in a real
 //! exchange (the receiver is another process): keeping both 1 MiB buffers
@@ -15,7 +17,7 @@
 #![allow(missing_docs)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use execnet_wire::{encode_frame, Decoder, Item, Message, Value};
+use execnet_wire::{encode_frame, Decoder, Item, ItemToken, ItemWriter, Message, Value};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -55,6 +57,39 @@ fn typed_round_trip<T: Serialize + DeserializeOwned>(
     frame_and_back(item, out, decoder)
         .into_decoded()
         .expect("decodes")
+}
+
+fn walk_round_trip(tokens: &[ItemToken<'_>], out: &mut Vec<u8>, decoder: &mut Decoder) -> usize {
+    let mut w = ItemWriter::new();
+    for t in tokens {
+        w.token(*t);
+    }
+    let item = frame_and_back(w.finish().expect("one value"), out, decoder);
+    let mut r = item.reader();
+    let mut n = 0;
+    while !r.is_done() {
+        black_box(r.next_token().expect("checked"));
+        n += 1;
+    }
+    n
+}
+
+/// The tokens of `nested()`.
+fn nested_tokens(strings: &[String]) -> Vec<ItemToken<'_>> {
+    let mut t = vec![ItemToken::Dict(strings.len())];
+    for key in strings {
+        t.push(ItemToken::Str(key));
+        t.push(ItemToken::List(16));
+        for i in 0..16 {
+            t.extend([
+                ItemToken::Tuple(3),
+                ItemToken::Int(i),
+                ItemToken::Str("item"),
+                ItemToken::Float(0.5),
+            ]);
+        }
+    }
+    t
 }
 
 type Nested = std::collections::BTreeMap<String, Vec<(i64, String, f64)>>;
@@ -104,6 +139,18 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("nested_dict_32x16_tuples", |b| {
         b.iter(|| typed_round_trip(black_box(&nested), &mut out, &mut decoder))
+    });
+    group.finish();
+
+    let keys: Vec<String> = (0..32).map(|k| format!("key{k}")).collect();
+    let nested_walk = nested_tokens(&keys);
+    let mut group = c.benchmark_group("walk");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("small_int", |b| {
+        b.iter(|| walk_round_trip(black_box(&[ItemToken::Int(42)]), &mut out, &mut decoder))
+    });
+    group.bench_function("nested_dict_32x16_tuples", |b| {
+        b.iter(|| walk_round_trip(black_box(&nested_walk), &mut out, &mut decoder))
     });
     group.finish();
 }
