@@ -332,7 +332,7 @@ async fn read_loop(driver: Arc<Driver>, mut reader: BoxedReader, max_frame: u32)
     let loss = loop {
         let buf = decoder.read_buf(READ_CHUNK);
         let n = match reader.read(buf).await {
-            Ok(0) => break end_of_stream(&driver, &decoder),
+            Ok(0) => break end_of_stream(&driver, &decoder).await,
             Ok(n) => n,
             Err(e) => {
                 break Loss::ended(format!("reading from {} failed: {e}", driver.description))
@@ -375,9 +375,14 @@ async fn read_loop(driver: Arc<Driver>, mut reader: BoxedReader, max_frame: u32)
     driver.lose(loss);
 }
 
+/// How long the end of the stream waits for our process to exit, to say
+/// how it ended (it closes the stream by exiting, so this is short).
+const EXIT_STATUS_WAIT: Duration = Duration::from_secs(1);
+
 /// Why the stream ended: an exit we asked for, or the worker went away (in
-/// the middle of a frame, maybe).
-fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
+/// the middle of a frame, maybe; with its exit status or signal when the
+/// process is ours).
+async fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
     if driver.lock().session.is_terminating() {
         return Loss::ended("the gateway was exited");
     }
@@ -385,7 +390,45 @@ fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
     if let Err(e) = decoder.finish() {
         reason.push_str(&format!(" ({e})"));
     }
+    if let Some(process) = &driver.process {
+        if let Some(Ok(status)) = wait_bounded(process.wait(), EXIT_STATUS_WAIT).await {
+            reason.push_str(&format!("; {}", describe_exit(status)));
+        }
+    }
     Loss::Ended(reason)
+}
+
+/// How a process ended, in words: `the process exited with status 3`,
+/// `the process was killed by signal 9 (SIGKILL)`.
+pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("the process exited with status {code}"),
+        (None, Some(signal)) => match signal_name(signal) {
+            Some(name) => format!("the process was killed by signal {signal} ({name})"),
+            None => format!("the process was killed by signal {signal}"),
+        },
+        (None, None) => format!("the process ended ({status})"),
+    }
+}
+
+/// The usual name of a signal number (those numbered alike on Linux, the
+/// BSDs and macOS).
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// Write what the session queues until the connection ends or the gateway

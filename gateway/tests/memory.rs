@@ -265,7 +265,10 @@ fn a_worker_that_ignores_credit_is_cut_off_at_the_window() {
             Err(e) => break e,
         }
     };
-    assert!(items <= execnet_wire::DEFAULT_WINDOW / MIB + 1, "{items} items");
+    assert!(
+        items <= execnet_wire::DEFAULT_WINDOW / MIB + 1,
+        "{items} items"
+    );
     let Error::PeerMisbehaved { error, .. } = &err else {
         panic!("{err}")
     };

@@ -455,8 +455,7 @@ impl Session {
                             channel,
                             window: self.config.window,
                             bytes: u64::from(len),
-                            over: u64::from(len)
-                                .saturating_add(chan.granted.unsigned_abs()),
+                            over: u64::from(len).saturating_add(chan.granted.unsigned_abs()),
                         });
                     }
                     chan.granted -= i64::from(len);

@@ -521,7 +521,9 @@ fn an_honest_worker_never_trips_the_opener_window() {
     let mut pair = connected(700, 900);
     let ch = pair.opener.exec("").expect("exec");
     drive(&mut pair);
-    let mut queued: Vec<Item> = (0..200).map(|i| Item::bytes(&vec![1; (i * 37) % 1500])).collect();
+    let mut queued: Vec<Item> = (0..200)
+        .map(|i| Item::bytes(&vec![1; (i * 37) % 1500]))
+        .collect();
     queued.reverse();
     let mut received = 0;
     while received < 200 {
