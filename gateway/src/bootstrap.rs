@@ -325,14 +325,29 @@ pub(crate) async fn diagnose(failure: StartFailure<'_>, gateway: &str, cause: Ca
     if let Some(diagnosis) = transport.and_then(|t| t.diagnose(status, &stderr)) {
         (step, message) = (diagnosis.step, diagnosis.message);
     }
-    if !stderr.is_empty() {
-        message.push_str(&format!("; its stderr says:\n{stderr}"));
+    // Each cause said once: the lines a diagnosis quoted already are not
+    // repeated.
+    let rest = unquoted_lines(&stderr, &message);
+    if !rest.is_empty() {
+        message.push_str(&format!("; its stderr says:\n{rest}"));
     }
     Error::Bootstrap {
         gateway: gateway.to_string(),
         step,
         message,
     }
+}
+
+/// The lines of `stderr` that `message` does not quote already.
+fn unquoted_lines(stderr: &str, message: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            let line = line.trim();
+            !line.is_empty() && !message.contains(line)
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// Whether `bytes` look like the start of a Hello frame.
@@ -357,6 +372,16 @@ mod tests {
             python_command(&spec("popen//python=/usr/bin/python3 -X dev")),
             ["/usr/bin/python3", "-X", "dev"]
         );
+    }
+
+    #[test]
+    fn stderr_lines_a_diagnosis_quoted_are_not_repeated() {
+        let stderr = "ssh: Could not resolve hostname nohost: Name or service not known\n";
+        let message = "ssh nohost: unknown host nohost (ssh: Could not resolve hostname nohost: \
+                       Name or service not known)";
+        assert_eq!(unquoted_lines(stderr, message), "");
+        let stderr = "Warning: something else\nssh: Could not resolve hostname nohost: Name or service not known";
+        assert_eq!(unquoted_lines(stderr, message), "Warning: something else");
     }
 
     #[test]

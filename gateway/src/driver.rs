@@ -37,6 +37,8 @@ pub(crate) struct Driver {
     pub(crate) process: Option<Box<dyn Process>>,
     pub(crate) stderr_tail: StderrTail,
     pub(crate) description: String,
+    /// The gateway id, for what is logged.
+    id: String,
     /// The write half, while the writer task does not hold it: a thread
     /// that queued bytes may write them itself (no hand-off, lower latency).
     writer: Mutex<WriterSlot>,
@@ -85,6 +87,7 @@ pub(crate) struct State {
 impl Driver {
     pub(crate) fn new(
         session: Session,
+        id: &str,
         process: Option<Box<dyn Process>>,
         stderr_tail: StderrTail,
         description: String,
@@ -102,6 +105,7 @@ impl Driver {
             process,
             stderr_tail,
             description,
+            id: id.to_string(),
             writer: Mutex::new(WriterSlot::default()),
         })
     }
@@ -177,6 +181,15 @@ impl Driver {
     /// Wake whoever waits on what changed; call after releasing the lock
     /// with what [`State::take_wakeups`] returned.
     pub(crate) fn wake(&self, wakeups: Wakeups) {
+        for (channel, error) in wakeups.unread_errors {
+            // As Python execnet's `Warning: unhandled RemoteError`: an error
+            // nobody can receive any more is said once, not lost.
+            log::warn!(
+                "{}: channel {channel} was closed with an error nobody received: unhandled RemoteError:\n{}",
+                self.id,
+                error.trim_end()
+            );
+        }
         for event in wakeups.channels {
             event.notify(usize::MAX);
         }
@@ -284,6 +297,8 @@ impl Driver {
 #[derive(Default)]
 pub(crate) struct Wakeups {
     channels: Vec<Arc<Event>>,
+    /// Remote errors no handle will ever receive, to log.
+    unread_errors: Vec<(u32, String)>,
     conn: bool,
     transmit: bool,
 }
@@ -300,6 +315,9 @@ impl State {
                     }
                 }
                 SessionEvent::Hello => w.conn = true,
+                SessionEvent::UnreadError { channel, error } => {
+                    w.unread_errors.push((channel, error));
+                }
                 // Requests only a worker receives: the opener's session
                 // refuses them in handle_input, so none is ever queued here.
                 SessionEvent::Exec { .. }

@@ -14,6 +14,7 @@ use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::gateway::{Gateway, Options};
 use crate::runtime::{self, wait_bounded};
+use crate::stderr::StderrLines;
 
 /// Ids `gw0`, `gw1`, … for gateways opened outside a group.
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
@@ -304,9 +305,14 @@ async fn bootstrap(
         .max_frame(options.max_frame)
         .info(bootstrap::hello_info(&spec, &id));
     let session = Session::new(Role::Opener, config);
-    let driver = Driver::new(session, process, stderr_tail.clone(), description);
+    let driver = Driver::new(session, &id, process, stderr_tail.clone(), description);
+    let lines = StderrLines::new(&id, options.forward_stderr);
     if let Some(stderr) = stderr {
-        runtime::detach(stderr_tail.pump(stderr, options.forward_stderr));
+        let (tail, lines) = (stderr_tail.clone(), lines.clone());
+        runtime::detach(async move {
+            tail.pump(stderr, |bytes| lines.feed(bytes)).await;
+            lines.finish();
+        });
     }
     driver.watch_process();
     let gateway = Gateway::new(driver.clone(), spec, id.clone(), options.clone());
@@ -329,7 +335,10 @@ async fn bootstrap(
         None => {
             driver.start(reader, writer, options.max_frame);
             match wait_bounded(driver.wait_hello(), options.bootstrap_timeout).await {
-                Some(true) => return Ok(gateway),
+                Some(true) => {
+                    lines.started();
+                    return Ok(gateway);
+                }
                 Some(false) => Cause::Lost,
                 None => Cause::Timeout(options.bootstrap_timeout),
             }

@@ -166,6 +166,16 @@ pub enum Event {
     },
     /// The peer asked this end to terminate (worker role only).
     Terminate,
+    /// The peer closed `channel` with an error that nobody will ever read:
+    /// the application released the channel before taking it, or the
+    /// error arrived after the release. Python execnet warns `unhandled
+    /// RemoteError` then; so should the IO layer, once.
+    UnreadError {
+        /// The channel.
+        channel: u32,
+        /// The error text (the remote traceback).
+        error: String,
+    },
 }
 
 /// The result of a receive attempt.
@@ -592,6 +602,12 @@ impl Session {
     fn remote_closed(&mut self, channel: u32, how: Remote) {
         if let Some(chan) = self.channels.get_mut(&channel) {
             if chan.remote == Remote::Open {
+                if let (true, Remote::Error(error)) = (chan.released, &how) {
+                    // Nobody holds the channel any more to read it.
+                    chan.error_reported = true;
+                    let error = error.clone();
+                    self.events.push_back(Event::UnreadError { channel, error });
+                }
                 chan.remote = how;
             }
             self.events.push_back(Event::Channel(channel));
@@ -964,6 +980,16 @@ impl Session {
             return;
         }
         chan.released = true;
+        if let Remote::Error(error) = &chan.remote {
+            if !chan.error_reported {
+                chan.error_reported = true;
+                let error = error.clone();
+                self.events.push_back(Event::UnreadError { channel, error });
+            }
+        }
+        let Some(chan) = self.channels.get_mut(&channel) else {
+            return;
+        };
         // Items nobody will take any more: give their credit back.
         let dropped = chan.items.drain_cost();
         if open {

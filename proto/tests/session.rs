@@ -543,3 +543,53 @@ fn an_honest_worker_never_trips_the_opener_window() {
         drive(&mut pair);
     }
 }
+
+#[test]
+fn an_error_nobody_will_read_is_reported_once() {
+    let mut pair = connected(1 << 20, 1 << 20);
+    // Released before it was read.
+    let ch = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    pair.worker
+        .close(ch, Some("ValueError: unread"))
+        .expect("close");
+    drive(&mut pair);
+    pair.opener.release(ch, false);
+    let unread = |events: &mut Vec<Event>| {
+        let found: Vec<Event> = events
+            .drain(..)
+            .filter(|e| matches!(e, Event::UnreadError { .. }))
+            .collect();
+        found
+    };
+    pair.drive().expect("drive");
+    assert_eq!(
+        unread(&mut pair.opener_events),
+        [Event::UnreadError {
+            channel: ch,
+            error: "ValueError: unread".into()
+        }]
+    );
+    // Arriving after the release (the peer raced our close).
+    let late = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    pair.opener.release(late, false);
+    pair.worker.close(late, Some("late")).expect("close");
+    drive(&mut pair);
+    assert_eq!(
+        unread(&mut pair.opener_events),
+        [Event::UnreadError {
+            channel: late,
+            error: "late".into()
+        }]
+    );
+    // Read: nothing to report.
+    let read = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    pair.worker.close(read, Some("read")).expect("close");
+    drive(&mut pair);
+    assert_eq!(pair.opener.recv(read), Recv::Error("read".into()));
+    pair.opener.release(read, false);
+    drive(&mut pair);
+    assert_eq!(unread(&mut pair.opener_events), []);
+}
