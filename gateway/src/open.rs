@@ -22,14 +22,15 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 /// How to reach the worker of a spec.
 struct Plan {
     transport: Box<dyn Transport>,
-    /// The far end is an interpreter this process starts itself, so its
-    /// compiled worker may be cached for later gateways.
-    local_interpreter: bool,
+    /// The far end is a Python installed here that this process starts
+    /// itself, trusted to compile the worker for the cache that serves
+    /// later gateways ([`bootstrap::compiles_honestly`]).
+    learn_code: bool,
 }
 
 /// The transport of each kind of spec: adding a kind is one arm here.
 fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
-    let (transport, local_interpreter): (Box<dyn Transport>, bool) = match spec.kind() {
+    let (transport, learn_code): (Box<dyn Transport>, bool) = match spec.kind() {
         Kind::Popen => {
             let argv = bootstrap::worker_argv(spec);
             let mut cmd = std::process::Command::new(&argv[0]);
@@ -38,7 +39,8 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
                 Some(p) => format!("python={p}"),
                 None => argv[0].clone(),
             };
-            (Box::new(CommandTransport::new_group(cmd, program)), true)
+            let trusted = bootstrap::compiles_honestly(&bootstrap::python_command(spec));
+            (Box::new(CommandTransport::new_group(cmd, program)), trusted)
         }
         Kind::Ssh(args) => {
             let multiplex = spec
@@ -62,7 +64,7 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
     };
     Ok(Plan {
         transport,
-        local_interpreter,
+        learn_code,
     })
 }
 
@@ -176,7 +178,7 @@ impl Gateway {
             });
         }
         let plan = plan(&spec, &id)?;
-        Self::connect_with(plan.transport, spec, id, options, plan.local_interpreter).await
+        Self::connect_with(plan.transport, spec, id, options, plan.learn_code).await
     }
 
     /// Open a gateway over any [`Transport`] whose far end runs the
@@ -280,8 +282,8 @@ impl Gateway {
 
 /// Ship the worker, start the driver, wait for the hello; on failure, an
 /// error that says which step failed and quotes what came back.
-/// `learn_code`: the far end is an interpreter this process started, so its
-/// compiled worker may be cached for later gateways.
+/// `learn_code`: the far end is trusted to compile the worker for the cache
+/// that serves later gateways.
 async fn bootstrap(
     conn: Connection,
     spec: XSpec,
