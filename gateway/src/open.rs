@@ -69,13 +69,15 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
 }
 
 /// `socket=ADDR`: the server's handshake with the token of `token_file=` or
-/// `EXECNET_TOKEN`.
+/// `EXECNET_TOKEN` (a file open to others, or a weak token, is refused
+/// before connecting).
 #[cfg(feature = "socket")]
 fn socket_transport(addr: &str, spec: &XSpec, id: &str) -> Result<Box<dyn Transport>> {
+    // Not an authentication failure: nothing was tried yet.
     let token = crate::Token::for_client(spec.token_file()).map_err(|e| Error::Bootstrap {
         gateway: id.to_string(),
-        step: Step::Auth,
-        message: format!("authentication failed: cannot read the token: {e}"),
+        step: Step::Connect,
+        message: e.to_string(),
     })?;
     Ok(Box::new(crate::SocketTransport::new(addr, token)))
 }

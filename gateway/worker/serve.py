@@ -30,7 +30,7 @@ def _mac(label, ns, nc):
 
 
 def _handshake(conn):
-    conn.settimeout(10)
+    conn.settimeout(3)  # HANDSHAKE_TIMEOUT, wire/WIRE.md
     ns = os.urandom(32)
     conn.sendall(b"EXNS\x01\x01" + ns)
     answer = _recv_exact(conn, 69)

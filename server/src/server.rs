@@ -54,7 +54,10 @@ pub struct Server {
 
 impl Server {
     /// Listen on `addr` (`host:port`; port 0 picks a free one). `token: None`
-    /// accepts unauthenticated clients (`--insecure-no-auth`).
+    /// accepts unauthenticated clients (`--insecure-no-auth`); a token
+    /// weaker than [`MIN_TOKEN_BITS`](execnet_gateway::handshake::MIN_TOKEN_BITS)
+    /// is refused (`InvalidInput`). Listening on an address that is not
+    /// loopback is logged at warn level.
     ///
     /// # Examples
     ///
@@ -67,11 +70,25 @@ impl Server {
     /// # Ok::<_, std::io::Error>(())
     /// ```
     pub fn bind(addr: &str, token: Option<Token>) -> io::Result<Server> {
+        if let Some(token) = &token {
+            token
+                .check_strength("the server's token")
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
         let listener = Async::<TcpListener>::bind(
             std::net::ToSocketAddrs::to_socket_addrs(addr)?
                 .next()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?,
         )?;
+        let local = listener.get_ref().local_addr()?;
+        if !local.ip().is_loopback() {
+            log::warn!(
+                "listening on {local}, which is not a loopback address: every host that can \
+                 reach it may try to guess the token, and the connections are not encrypted \
+                 (anyone on the path sees the code and data). Prefer 127.0.0.1 and an ssh \
+                 tunnel (ssh -L PORT:127.0.0.1:PORT host); see SECURITY.md"
+            );
+        }
         Ok(Server {
             listener,
             token,
@@ -120,7 +137,7 @@ impl Server {
     /// std::thread::spawn(move || futures_lite::future::block_on(server.run()));
     ///
     /// // A client with the wrong token is refused before anything runs.
-    /// let wrong = SocketTransport::new(addr.clone(), Token::new("guess"));
+    /// let wrong = SocketTransport::new(addr.clone(), Token::new(&"0".repeat(64)));
     /// let spec = XSpec::parse(&format!("socket={addr}"))?;
     /// let err = Gateway::from_transport(wrong, spec.clone(), "gw0").await.unwrap_err();
     /// assert!(err.to_string().contains("authentication failed"), "{err}");

@@ -7,7 +7,6 @@
 //! server in `execnet-server`, built from the same pieces.
 
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -15,6 +14,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
+
+pub use super::token::{Token, TokenError, MIN_TOKEN_BITS};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -43,117 +44,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 const CLIENT_LABEL: &[u8] = b"execnet client";
 const SERVER_LABEL: &[u8] = b"execnet server";
 
-/// A shared secret: the token file's contents without surrounding whitespace.
-///
-/// # Examples
-///
-/// ```
-/// # use execnet_gateway as execnet;
-/// use execnet::Token;
-///
-/// let token = Token::new("  s3cret\n").expect("not empty");
-/// assert_eq!(token.as_str(), "s3cret");
-/// assert!(Token::new(" \n").is_none());
-/// assert_eq!(Token::generate()?.as_str().len(), 64);
-/// # Ok::<_, std::io::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Token(Vec<u8>);
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(..)")
-    }
-}
-
 impl Token {
-    /// A token from text; `None` if it is empty (after trimming).
-    pub fn new(text: &str) -> Option<Token> {
-        let t = text.trim();
-        (!t.is_empty()).then(|| Token(t.as_bytes().to_vec()))
-    }
-
-    /// A fresh random token (64 hex digits).
-    pub fn generate() -> io::Result<Token> {
-        let bytes: [u8; 32] = random()?;
-        Ok(Token(hex(&bytes).into_bytes()))
-    }
-
-    /// The token as text (to write into a token file).
-    pub fn as_str(&self) -> &str {
-        // Built from &str or hex only.
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
-
-    /// Read the token in `path`; if `path` does not exist, write a fresh one
-    /// there (mode 0600) and return it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use execnet_gateway as execnet;
-    /// let path = std::env::temp_dir().join(format!("execnet-doc-token-{}", std::process::id()));
-    /// let made = execnet::Token::load_or_create(&path)?;
-    /// let read = execnet::Token::load_or_create(&path)?;
-    /// assert_eq!(made.as_str(), read.as_str());
-    /// # std::fs::remove_file(&path)?;
-    /// # Ok::<_, std::io::Error>(())
-    /// ```
-    pub fn load_or_create(path: &Path) -> io::Result<Token> {
-        use std::os::unix::fs::OpenOptionsExt;
-        match std::fs::read_to_string(path) {
-            Ok(text) => Token::new(&text).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("token file {} is empty", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let token = Token::generate()?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                std::io::Write::write_all(&mut file, format!("{}\n", token.as_str()).as_bytes())?;
-                Ok(token)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The client's token: the file `token_file` if given, else
-    /// `EXECNET_TOKEN`, else none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use execnet_gateway as execnet;
-    /// use execnet::Token;
-    ///
-    /// let path = std::env::temp_dir().join(format!("execnet-doc-client-{}", std::process::id()));
-    /// std::fs::write(&path, "s3cret\n")?;
-    /// let token = Token::for_client(path.to_str())?.expect("from the file");
-    /// assert_eq!(token.as_str(), "s3cret");
-    /// # std::fs::remove_file(&path)?;
-    /// # Ok::<_, std::io::Error>(())
-    /// ```
-    pub fn for_client(token_file: Option<&str>) -> io::Result<Option<Token>> {
-        if let Some(path) = token_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| io::Error::new(e.kind(), format!("token_file={path}: {e}")))?;
-            return Token::new(&text).map(Some).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("token_file={path} is empty"),
-                )
-            });
-        }
-        Ok(std::env::var("EXECNET_TOKEN")
-            .ok()
-            .and_then(|t| Token::new(&t)))
-    }
-
     fn mac(&self, label: &[u8], server: &[u8], client: &[u8]) -> HmacSha256 {
         // HMAC takes keys of any length.
         let mut mac = HmacSha256::new_from_slice(&self.0)
@@ -178,12 +69,8 @@ impl Token {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Fresh random bytes from the operating system.
-fn random<const N: usize>() -> io::Result<[u8; N]> {
+pub(crate) fn random<const N: usize>() -> io::Result<[u8; N]> {
     let mut n = [0u8; N];
     getrandom::fill(&mut n).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(n)
@@ -417,6 +304,18 @@ mod tests {
         // A client proof is not a server proof.
         let answer = ClientAnswer::new(&token, &a).expect("random");
         assert_ne!(answer.mac, token.server_proof(&a, &answer.nonce));
+    }
+
+    #[test]
+    fn the_wire_spec_and_the_installvia_server_say_the_same_timeout() {
+        let secs = HANDSHAKE_TIMEOUT.as_secs();
+        let wire = include_str!("../../../wire/WIRE.md");
+        assert!(
+            wire.contains(&format!("**{secs} s** (`HANDSHAKE_TIMEOUT`")),
+            "WIRE.md does not say {secs} s"
+        );
+        let serve = include_str!("../../worker/serve.py");
+        assert!(serve.contains(&format!("conn.settimeout({secs})")));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! `socket` feature (on by default), which brings the handshake's HMAC.
 
 pub mod handshake;
+mod token;
 
 use execnet_transport::{BoxFuture, Connection, Step, TcpTransport, Transport, TransportError};
 
@@ -19,7 +20,7 @@ use handshake::{client_handshake, AuthError, Token, HANDSHAKE_TIMEOUT};
 /// use execnet::{Gateway, SocketTransport, Token, XSpec};
 ///
 /// # futures_lite::future::block_on(async {
-/// let token = Token::new("s3cret");
+/// let token = Token::new("7f3a5c0e9b1d4f6a8c2e0b9d7f5a3c1e");
 /// let transport = SocketTransport::new("127.0.0.1:8888", token);
 /// let gw = Gateway::from_transport(transport, XSpec::parse("socket=127.0.0.1:8888")?, "gw0").await?;
 /// # Ok::<_, execnet::Error>(()) }).unwrap();
