@@ -5,12 +5,16 @@
 
 use std::io;
 
-use execnet_gateway::handshake::{AuthError, ClientAnswer, ServerHello, Token, CLIENT_ANSWER_LEN};
+use execnet_gateway::handshake::{
+    AuthError, ClientAnswer, ServerHello, Token, CLIENT_ANSWER_LEN, REFUSAL,
+};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// The server side: send the challenge, check the answer, prove we know the
-/// token too. `token: None` (`--insecure-no-auth`) accepts everybody.
+/// token too. `token: None` (`--insecure-no-auth`) accepts everybody. A
+/// wrong proof gets [`REFUSAL`] before the caller closes, so that the client
+/// can tell it from a dropped handshake.
 ///
 /// # Examples
 ///
@@ -53,7 +57,12 @@ where
             _ => AuthError::Io(e),
         })?;
     let answer = ClientAnswer::parse(&answer)?;
-    answer.verify(token, &hello.nonce)?;
+    if let Err(e) = answer.verify(token, &hello.nonce) {
+        // Best effort: the refusal is a courtesy, the close is what counts.
+        let _ = stream.write_all(REFUSAL).await;
+        let _ = stream.flush().await;
+        return Err(e);
+    }
     stream
         .write_all(&token.server_proof(&hello.nonce, &answer.nonce))
         .await?;
@@ -102,6 +111,8 @@ mod tests {
         let (s, c) = run(Some(&a), Some(&b));
         assert!(matches!(s, Err(AuthError::Refused(_))), "{s:?}");
         assert!(matches!(c, Err(AuthError::Refused(_))), "{c:?}");
+        let said = c.map_err(|e| e.to_string()).unwrap_err();
+        assert!(said.contains("wrong token?"), "{said}");
         let (s, c) = run(Some(&a), None);
         assert!(matches!(c, Err(AuthError::Refused(_))), "{c:?}");
         assert!(s.is_err());

@@ -59,6 +59,7 @@ pub fn run(args: ServeArgs) -> u8 {
     if token.is_none() {
         log::warn!("no authentication: anyone who can connect runs code");
     }
+    execnet::server::raise_fd_limit();
     let server = match Server::bind(&args.listen, token) {
         Ok(server) => server,
         Err(e) => {

@@ -86,6 +86,11 @@ pub enum AuthError {
     /// The peer does not speak this handshake.
     #[error("{0}")]
     Protocol(String),
+    /// The server closed the handshake without a word: it dropped us
+    /// (overloaded, or its timeout passed), which says nothing about our
+    /// token.
+    #[error("{0}")]
+    Closed(String),
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -209,7 +214,16 @@ impl ClientAnswer {
     }
 }
 
+/// What the server sends instead of its proof when the client's proof is
+/// wrong, before it closes: the client can then tell a wrong token from a
+/// server that dropped the handshake (overloaded, or its timeout passed).
+/// Shorter than a proof, so never mistaken for one.
+pub const REFUSAL: &[u8; 5] = b"EXNR\x01";
+
 /// The client side: answer the server's challenge and check its proof.
+///
+/// A server that closes the handshake without a word is reported as such
+/// ([`AuthError::Closed`]), not as a wrong token.
 ///
 /// # Examples
 ///
@@ -235,15 +249,19 @@ where
     W: AsyncWrite + Unpin + ?Sized,
 {
     let mut hello = [0u8; SERVER_HELLO_LEN];
-    reader
-        .read_exact(&mut hello)
-        .await
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                AuthError::Protocol("the server closed the connection before its hello".into())
-            }
-            _ => AuthError::Io(e),
-        })?;
+    let got = read_until_eof(reader, &mut hello).await?;
+    if got == 0 {
+        return Err(AuthError::Closed(
+            "the server closed the handshake (overloaded?) before its hello".into(),
+        ));
+    }
+    if got < SERVER_HELLO_LEN {
+        // Parse what came, to name a server that is not ours.
+        ServerHello::parse(&hello)?;
+        return Err(AuthError::Protocol(format!(
+            "the server's hello ended after {got} of {SERVER_HELLO_LEN} bytes"
+        )));
+    }
     let hello = ServerHello::parse(&hello)?;
     if !hello.auth_required {
         return Ok(());
@@ -257,19 +275,47 @@ where
     writer.write_all(&answer.to_bytes()).await?;
     writer.flush().await?;
     let mut proof = [0u8; MAC_LEN];
-    reader
-        .read_exact(&mut proof)
-        .await
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
-                AuthError::Refused("the server rejected our token (wrong token?)".into())
-            }
-            _ => AuthError::Io(e),
-        })?;
+    let got = read_until_eof(reader, &mut proof).await?;
+    if got == REFUSAL.len() && proof[..got] == REFUSAL[..] {
+        return Err(AuthError::Refused(
+            "the server rejected our token (wrong token?)".into(),
+        ));
+    }
+    if got == 0 {
+        return Err(AuthError::Closed(format!(
+            "the server closed the handshake (overloaded?) after our answer, without refusing \
+             our token: a server drops handshakes it has no room for, or that take longer \
+             than {HANDSHAKE_TIMEOUT:?}"
+        )));
+    }
+    if got < MAC_LEN {
+        return Err(AuthError::Protocol(format!(
+            "the server's proof ended after {got} of {MAC_LEN} bytes"
+        )));
+    }
     token
         .mac(SERVER_LABEL, &hello.nonce, &answer.nonce)
         .verify_slice(&proof)
         .map_err(|_| AuthError::Refused("the server does not know our token".into()))
+}
+
+/// Read into `buf` until it is full or the stream ends; how many bytes came.
+async fn read_until_eof<R>(reader: &mut R, buf: &mut [u8]) -> Result<usize, AuthError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]).await {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A reset before anything came is a close too.
+            Err(e) if got == 0 && e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(AuthError::Io(e)),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]
@@ -316,6 +362,11 @@ mod tests {
         );
         let serve = include_str!("../../worker/serve.py");
         assert!(serve.contains(&format!("conn.settimeout({secs})")));
+        assert!(
+            serve.contains(r#"b"EXNR\x01""#),
+            "the installvia server's refusal"
+        );
+        assert_eq!(REFUSAL, b"EXNR\x01");
     }
 
     #[test]
