@@ -293,3 +293,59 @@ fn a_fresh_token_is_created_and_said_and_a_public_address_is_warned() {
     assert!(text.trim().bytes().all(|b| b.is_ascii_hexdigit()));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_client_with_a_token_refuses_a_server_without_auth_unless_it_opts_in() {
+    // The impostor: a server that asks for no token.
+    let dir = std::env::temp_dir().join(format!("execnet-serve-{}-impostor", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_execnet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure-no-auth"])
+        .env_remove("EXECNET_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("execnet serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("address")
+        .to_string();
+    let served = Served { child, addr, dir };
+    let token = private_file(&served.dir.join("token"), &"0123456789abcdef".repeat(4));
+    let canary = served.dir.join("canary");
+    let code = format!("open({:?}, 'w').write('ran')", canary.display().to_string());
+
+    // With a token, and without one: refused before anything is sent.
+    for spec in [
+        format!("socket={}//token_file={}", served.addr, token.display()),
+        format!("socket={}", served.addr),
+    ] {
+        if spec.ends_with(&served.addr) && std::env::var_os("EXECNET_TOKEN").is_some() {
+            continue;
+        }
+        let message = auth_error(Gateway::open(&spec));
+        assert!(message.contains("requires no token"), "{message}");
+        assert!(message.contains("insecure_no_auth"), "{message}");
+    }
+    assert!(!canary.exists(), "the impostor ran our code");
+
+    // The explicit opt-in: the spec key, or the option.
+    let spec = format!("socket={}//insecure_no_auth", served.addr);
+    let gw = Gateway::open(&spec).expect("opted in");
+    gw.remote_exec(&code)
+        .expect("exec")
+        .wait_close(None)
+        .expect("ran");
+    gw.exit().expect("exit");
+    assert!(canary.exists());
+    let spec = execnet::XSpec::parse(&format!("socket={}", served.addr)).expect("spec");
+    let options = execnet::Options::default().insecure_no_auth(true);
+    let gw = Gateway::open_with(spec, options).expect("opted in by option");
+    gw.exit().expect("exit");
+}

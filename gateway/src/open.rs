@@ -29,7 +29,7 @@ struct Plan {
 }
 
 /// The transport of each kind of spec: adding a kind is one arm here.
-fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
+fn plan(spec: &XSpec, id: &str, options: &Options) -> Result<Plan> {
     let (transport, learn_code): (Box<dyn Transport>, bool) = match spec.kind() {
         Kind::Popen => {
             let argv = bootstrap::worker_argv(spec);
@@ -51,7 +51,7 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
                 .multiplex(multiplex);
             (Box::new(ssh), false)
         }
-        Kind::Socket(addr) => (socket_transport(addr, spec, id)?, false),
+        Kind::Socket(addr) => (socket_transport(addr, spec, id, options)?, false),
         // `Kind` is non-exhaustive: the spec parser may know a kind that
         // this version of the gateway cannot open.
         other => {
@@ -70,20 +70,34 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
 
 /// `socket=ADDR`: the server's handshake with the token of `token_file=` or
 /// `EXECNET_TOKEN` (a file open to others, or a weak token, is refused
-/// before connecting).
+/// before connecting); a server that requires no token only with
+/// `insecure_no_auth` in the spec or the options.
 #[cfg(feature = "socket")]
-fn socket_transport(addr: &str, spec: &XSpec, id: &str) -> Result<Box<dyn Transport>> {
+fn socket_transport(
+    addr: &str,
+    spec: &XSpec,
+    id: &str,
+    options: &Options,
+) -> Result<Box<dyn Transport>> {
     // Not an authentication failure: nothing was tried yet.
     let token = crate::Token::for_client(spec.token_file()).map_err(|e| Error::Bootstrap {
         gateway: id.to_string(),
         step: Step::Connect,
         message: e.to_string(),
     })?;
-    Ok(Box::new(crate::SocketTransport::new(addr, token)))
+    let insecure = spec.insecure_no_auth() || options.insecure_no_auth;
+    Ok(Box::new(
+        crate::SocketTransport::new(addr, token).insecure_no_auth(insecure),
+    ))
 }
 
 #[cfg(not(feature = "socket"))]
-fn socket_transport(addr: &str, _spec: &XSpec, id: &str) -> Result<Box<dyn Transport>> {
+fn socket_transport(
+    addr: &str,
+    _spec: &XSpec,
+    id: &str,
+    _options: &Options,
+) -> Result<Box<dyn Transport>> {
     Err(Error::Bootstrap {
         gateway: id.to_string(),
         step: Step::Connect,
@@ -179,7 +193,7 @@ impl Gateway {
                 ),
             });
         }
-        let plan = plan(&spec, &id)?;
+        let plan = plan(&spec, &id, &options)?;
         Self::connect_with(plan.transport, spec, id, options, plan.learn_code).await
     }
 
@@ -382,7 +396,7 @@ mod tests {
                 if *key != "popen" && spec.kind() == &Kind::Popen {
                     continue; // not a transport key
                 }
-                match plan(&spec, "t") {
+                match plan(&spec, "t", &Options::default()) {
                     Ok(_) => {}
                     // Compiled out on purpose, and it says so.
                     Err(e) if !cfg!(feature = "socket") && *key == "socket" => {

@@ -22,7 +22,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 ///
 /// ```
 /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{handshake, Gateway, SocketTransport, Token, XSpec}; }
-/// use execnet::handshake::client_handshake;
+/// use execnet::handshake::{client_handshake, ClientPolicy};
 /// use execnet::server::server_handshake;
 /// use execnet::Token;
 ///
@@ -31,7 +31,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 /// let (mut a, b) = (async_io::Async::new(a)?, async_io::Async::new(b)?);
 /// let (server, client) = futures_lite::future::block_on(futures_lite::future::zip(
 ///     server_handshake(&mut a, Some(&token)),
-///     client_handshake(&mut &b, &mut &b, Some(&token)),
+///     client_handshake(&mut &b, &mut &b, &ClientPolicy::new(Some(token.clone()))),
 /// ));
 /// assert!(server.is_ok() && client.is_ok());
 /// # Ok::<_, std::io::Error>(())
@@ -72,7 +72,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use execnet_gateway::handshake::client_handshake;
+    use execnet_gateway::handshake::{client_handshake, ClientPolicy};
 
     use super::*;
 
@@ -80,6 +80,10 @@ mod tests {
 
     /// Run both sides over a socket pair.
     fn run(server: Option<&Token>, client: Option<&Token>) -> (Outcome, Outcome) {
+        run_with(server, ClientPolicy::new(client.cloned()))
+    }
+
+    fn run_with(server: Option<&Token>, client: ClientPolicy) -> (Outcome, Outcome) {
         let (s, c) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let s = async_io::Async::new(s).expect("async");
         let c = async_io::Async::new(c).expect("async");
@@ -89,7 +93,7 @@ mod tests {
                 server_handshake(&mut s, server).await
             },
             async move {
-                let r = client_handshake(&mut &c, &mut &c, client).await;
+                let r = client_handshake(&mut &c, &mut &c, &client).await;
                 drop(c);
                 r
             },
@@ -119,8 +123,16 @@ mod tests {
     }
 
     #[test]
-    fn no_auth_server_needs_no_token() {
-        let (s, c) = run(None, None);
-        assert!(s.is_ok() && c.is_ok());
+    fn no_auth_server_is_refused_unless_the_client_opts_in() {
+        // The downgrade: an impostor with no token, a client with one.
+        let t = Token::generate().expect("random");
+        for client in [Some(&t), None] {
+            let (_, c) = run(None, client);
+            assert!(matches!(c, Err(AuthError::Unauthenticated(_))), "{c:?}");
+            let said = c.map_err(|e| e.to_string()).unwrap_err();
+            assert!(said.contains("add insecure_no_auth"), "{said}");
+        }
+        let (s, c) = run_with(None, ClientPolicy::new(None).insecure_no_auth(true));
+        assert!(s.is_ok() && c.is_ok(), "{s:?} {c:?}");
     }
 }

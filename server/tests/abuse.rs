@@ -79,7 +79,7 @@ fn two_hundred_bad_connections_run_nothing_and_a_good_client_gets_through() {
 
 #[test]
 fn a_client_dropped_by_a_full_server_is_told_so_not_wrong_token() {
-    use execnet_gateway::handshake::{client_handshake, AuthError, SERVER_HELLO_LEN};
+    use execnet_gateway::handshake::{client_handshake, AuthError, ClientPolicy, SERVER_HELLO_LEN};
     use futures_lite::AsyncReadExt;
 
     let token = Token::generate().expect("token");
@@ -111,7 +111,7 @@ fn a_client_dropped_by_a_full_server_is_told_so_not_wrong_token() {
     let stream = async_io::Async::new(ours).expect("async");
     let result = block_on(async {
         let mut reader = AsyncReadExt::chain(&hello[..], &stream);
-        client_handshake(&mut reader, &mut &stream, Some(&token)).await
+        client_handshake(&mut reader, &mut &stream, &ClientPolicy::new(Some(token))).await
     });
     match result {
         Err(AuthError::Closed(message)) => {

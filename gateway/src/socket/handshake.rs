@@ -91,6 +91,10 @@ pub enum AuthError {
     /// token.
     #[error("{0}")]
     Closed(String),
+    /// The server requires no token, and the client did not opt in to such
+    /// a server ([`ClientPolicy::insecure_no_auth`]).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -220,10 +224,57 @@ impl ClientAnswer {
 /// Shorter than a proof, so never mistaken for one.
 pub const REFUSAL: &[u8; 5] = b"EXNR\x01";
 
+/// Whom the client lets in, besides a server that proves it knows our
+/// token.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::handshake::{ClientPolicy, Token};
+///
+/// let strict = ClientPolicy::new(Token::new(&"ab".repeat(32)));
+/// assert!(!strict.insecure_no_auth);
+/// let lax = ClientPolicy::new(None).insecure_no_auth(true);
+/// assert!(lax.insecure_no_auth);
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ClientPolicy {
+    /// Our token, to answer a server that requires one (and to check its
+    /// proof).
+    pub token: Option<Token>,
+    /// Accept a server whose hello says it authenticates nobody (`execnet
+    /// serve --insecure-no-auth`): such a server proves nothing about itself,
+    /// so an impostor at its address would get, and could read or run, the
+    /// code we send. Off by default: the spec key `insecure_no_auth` or
+    /// [`Options::insecure_no_auth`](crate::Options::insecure_no_auth)
+    /// turns it on.
+    pub insecure_no_auth: bool,
+}
+
+impl ClientPolicy {
+    /// Authenticate with `token` (if any); refuse unauthenticated servers.
+    pub fn new(token: Option<Token>) -> ClientPolicy {
+        ClientPolicy {
+            token,
+            insecure_no_auth: false,
+        }
+    }
+
+    /// Whether to accept a server that requires no token.
+    pub fn insecure_no_auth(mut self, on: bool) -> ClientPolicy {
+        self.insecure_no_auth = on;
+        self
+    }
+}
+
 /// The client side: answer the server's challenge and check its proof.
 ///
-/// A server that closes the handshake without a word is reported as such
-/// ([`AuthError::Closed`]), not as a wrong token.
+/// A server that requires no token is accepted only with
+/// [`ClientPolicy::insecure_no_auth`]; a server that closes the handshake
+/// without a word is reported as such ([`AuthError::Closed`]), not as a
+/// wrong token.
 ///
 /// # Examples
 ///
@@ -231,18 +282,22 @@ pub const REFUSAL: &[u8; 5] = b"EXNR\x01";
 ///
 /// ```
 /// # use execnet_gateway as execnet;
-/// use execnet::handshake::{client_handshake, ServerHello};
+/// use execnet::handshake::{client_handshake, AuthError, ClientPolicy, ServerHello};
 ///
 /// let hello = ServerHello::new(false)?.to_bytes();
-/// let (mut from_server, mut to_server) = (&hello[..], Vec::new());
-/// futures_lite::future::block_on(client_handshake(&mut from_server, &mut to_server, None))?;
-/// assert!(to_server.is_empty(), "nothing to prove");
+/// let run = |policy| {
+///     let (mut from_server, mut to_server) = (&hello[..], Vec::new());
+///     futures_lite::future::block_on(client_handshake(&mut from_server, &mut to_server, &policy))
+/// };
+/// // Refused unless the client opts in.
+/// assert!(matches!(run(ClientPolicy::new(None)), Err(AuthError::Unauthenticated(_))));
+/// run(ClientPolicy::new(None).insecure_no_auth(true))?;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
 pub async fn client_handshake<R, W>(
     reader: &mut R,
     writer: &mut W,
-    token: Option<&Token>,
+    policy: &ClientPolicy,
 ) -> Result<(), AuthError>
 where
     R: AsyncRead + Unpin + ?Sized,
@@ -264,9 +319,21 @@ where
     }
     let hello = ServerHello::parse(&hello)?;
     if !hello.auth_required {
-        return Ok(());
+        if policy.insecure_no_auth {
+            return Ok(());
+        }
+        let held = if policy.token.is_some() {
+            "we hold a token, but it asked for none: "
+        } else {
+            ""
+        };
+        return Err(AuthError::Unauthenticated(format!(
+            "the server requires no token, so it proves nothing about itself ({held}an impostor \
+             at its address would receive and could run the code we send); refused. To use a \
+             server started with --insecure-no-auth, add insecure_no_auth to the spec"
+        )));
     }
-    let Some(token) = token else {
+    let Some(token) = &policy.token else {
         return Err(AuthError::Refused(
             "the server requires a token: give token_file= or set EXECNET_TOKEN".into(),
         ));
@@ -372,9 +439,12 @@ mod tests {
     #[test]
     fn a_server_that_is_not_execnet_is_named() {
         let mut stream = &b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"[..];
-        let err =
-            futures_lite::future::block_on(client_handshake(&mut stream, &mut Vec::new(), None))
-                .expect_err("not a server of ours");
+        let err = futures_lite::future::block_on(client_handshake(
+            &mut stream,
+            &mut Vec::new(),
+            &ClientPolicy::new(None),
+        ))
+        .expect_err("not a server of ours");
         assert!(
             err.to_string().contains("not an execnet socket server"),
             "{err}"
