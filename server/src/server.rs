@@ -470,3 +470,38 @@ async fn wait_bounded<F: std::future::Future>(future: F, limit: Duration) -> Opt
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_says_a_few_lines_per_window_then_counts_the_rest() {
+        let mut limiter = Limiter::new();
+        for i in 0..1_000 {
+            limiter.log(log::Level::Info, format_args!("failure {i}"));
+        }
+        assert_eq!((limiter.said, limiter.unsaid), (LOG_LINES, 1_000 - 10));
+        // The window passes: its count is said (one line), a new one opens.
+        limiter.window -= LOG_WINDOW;
+        limiter.log(log::Level::Info, format_args!("next"));
+        assert_eq!((limiter.said, limiter.unsaid), (1, 0));
+    }
+
+    #[test]
+    fn pending_handshakes_are_found_and_evicted_in_any_order() {
+        let executor = Executor::new();
+        let mut pending = Pending::default();
+        for id in 0..100 {
+            pending.insert(id, executor.spawn(async {}));
+        }
+        assert!(pending.remove(42).is_some());
+        assert!(pending.remove(42).is_none());
+        let mut evicted = 0;
+        while pending.evict_random().is_some() {
+            evicted += 1;
+        }
+        assert_eq!(evicted, 99);
+        assert!(pending.index.is_empty());
+    }
+}
