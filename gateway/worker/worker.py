@@ -1278,7 +1278,10 @@ class WorkerGateway:
                             self._nudged = False
                     continue
                 while True:
-                    alive = self._pump()
+                    # with followers waiting, look up every GRACE: one that
+                    # found the stream busy did not ask for the role, and
+                    # must not wait for input that may never come
+                    alive = self._pump(GRACE if self._followers else None)
                     if not alive:
                         break
                     if self._want:
@@ -1314,6 +1317,12 @@ class WorkerGateway:
                         else:
                             readable = True
                     if not readable:
+                        # nothing more came: the stream is not busy (a
+                        # follower that found it busy looks again below)
+                        self._busy = False
+                        if self._followers:
+                            with self._lock:
+                                self._wake_followers_locked()
                         return True
                 if not self._fill():
                     return False
