@@ -20,6 +20,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_config",
     "ssh_multiplex",
     "token_file",
+    "spawn",
+    "spawn_linger",
 ];
 
 /// Keys starting with this prefix (`x-owner=ci`) belong to the program that
