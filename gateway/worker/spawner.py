@@ -316,6 +316,12 @@ class _Spawner:
                 return
             k = self.by_pid.pop(pid, None)
             if k is not None:
+                # what the worker's code started goes with it (its group
+                # id stays reserved while a member lives: never a stranger)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
                 k.status = status
                 self.report(k)
 
