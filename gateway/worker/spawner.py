@@ -21,8 +21,10 @@
 #     X gid   the worker exited (payload: its wait status, i32 LE), sent after
 #             the ends of its stdout and stderr in "remote" mode
 # The spawner exits when its stdin ends (the opener closed it, or died).
+# C modules directly: signal.py and socket.py import enum, functools,
+# selectors & co, milliseconds of every cold start
 import select
-import signal
+import _signal as signal
 _SHEAD = Struct("<cII")
 _SCHUNK = 256 << 10
 _SPAUSE = 4 << 20          # stop reading workers while this much waits for the opener
@@ -59,7 +61,7 @@ class _Spawner:
         signal.signal(signal.SIGCHLD, lambda s, f: None)
         self.poll.register(self.wr, select.POLLIN)
         if self.local:
-            import socket
+            import _socket as socket
             self.sock = socket.socket(fileno=os.dup(0))
             self.cmsg_room = socket.CMSG_SPACE(64 * 4)
             self.scm = (socket.SOL_SOCKET, socket.SCM_RIGHTS)
