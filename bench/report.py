@@ -52,8 +52,8 @@ def spawner_section(local, ssh):
     ]
     bars = []
 
-    def row(label, o, t, unit, ratio, goal, text):
-        met = "yes" if ratio >= goal else "no"
+    def row(label, o, t, unit, ratio, goal, text, also=True):
+        met = "yes" if ratio >= goal and also else "no"
         lines.append("| %s | %.1f | %s | %s | %.2f× | %s | %s |"
                      % (label, o, "%.1f" % t if t is not None else "", unit, ratio, text, met))
         bars.append((label, ratio, goal))
@@ -66,7 +66,8 @@ def spawner_section(local, ssh):
             5.0 if name == "popen" else 4.0, "≥ %d×" % (5 if name == "popen" else 4))
         nxt, st = d["next_gateway_ms"], d["execnet_startup_ms"]
         row("%s: next gateway to a warm place" % name, nxt, st, "ms", st / nxt, 4.0,
-            "≤ 0.25× of one execnet start" + (", ≤ 5 ms" if name == "popen" else ""))
+            "≤ 0.25× of one execnet start" + (", ≤ 5 ms" if name == "popen" else ""),
+            nxt <= 5.0 or name != "popen")
         for key, label, unit, higher in (("rtt_us", "round trip", "µs", False),
                                          ("bulk_to_mib_s", "bulk to worker", "MiB/s", True),
                                          ("bulk_from_mib_s", "bulk from worker", "MiB/s", True)):
@@ -106,7 +107,10 @@ def main():
         "Measured in one run by `bench/compare.sh` (release build), both sides "
         "driving the same interpreter with the same remote snippets. "
         "Speed-up is how many times faster ours is (higher is better); the "
-        "goal column is from the benchmark issue.",
+        "goal column is from the benchmark issue. Ours runs with its defaults: "
+        "within one process, gateways after the first to the same place are "
+        "forks of a warm spawner, so its startup and 8-gateway rows are forks; "
+        "cold starts (a fresh process each sample) are in the Spawner section.",
         "",
         "Machine: %s, %s. %s" % (platform.machine(), datetime.date.today().isoformat(), meta),
         "",

@@ -359,3 +359,58 @@ fn throughput_of_a_fork_over_ssh() {
     assert!(back.iter().rev().eq(data.iter()), "the bytes came back reversed, intact");
     block_on(gw.exit()).expect("exit");
 }
+
+/// Run by `ssh_is_quiet_and_its_stderr_lands_in_the_error` in a child test
+/// process: open `EXECNET_SPAWN_QUIET_SPEC` 16 times at once (past stock
+/// MaxSessions and MaxStartups), end them, then open
+/// `EXECNET_SPAWN_QUIET_REFUSED` and print its error on one line.
+#[test]
+fn quiet_helper() {
+    let (Ok(spec), Ok(refused)) = (
+        std::env::var("EXECNET_SPAWN_QUIET_SPEC"),
+        std::env::var("EXECNET_SPAWN_QUIET_REFUSED"),
+    ) else {
+        return; // only as a helper
+    };
+    let gateways = open_many(&spec, 16);
+    for gw in &gateways {
+        let ch = block_on(gw.remote_exec("channel.send(1)")).expect("exec");
+        assert_eq!(block_on(ch.receive::<i64>()).expect("item"), 1);
+    }
+    for gw in &gateways {
+        block_on(gw.exit()).expect("exit");
+    }
+    match block_on(Gateway::open(&refused)) {
+        Ok(_) => println!("REFUSED-OPENED"),
+        Err(e) => println!("REFUSED {}", e.to_string().replace('\n', " | ")),
+    }
+}
+
+#[test]
+fn ssh_is_quiet_and_its_stderr_lands_in_the_error() {
+    let Some(sshd) = Sshd::start_stock("spawnquiet") else {
+        return;
+    };
+    // A key the server does not know: ssh says so on its stderr.
+    let refused = format!(
+        "ssh={}//ssh_config={}/ssh_config",
+        sshd.ssh_args_with("other_key"),
+        sshd.dir.display()
+    );
+    let out = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "quiet_helper", "--nocapture", "--test-threads=1"])
+        .env("EXECNET_SPAWN_QUIET_SPEC", sshd.spec("//spawn_linger=0"))
+        .env("EXECNET_SPAWN_QUIET_REFUSED", &refused)
+        .output()
+        .expect("helper runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "helper failed:\n{stdout}\n{stderr}");
+    assert_eq!(stderr.trim(), "", "nothing on the opener's stderr");
+    let error = stdout
+        .lines()
+        .find_map(|l| l.split_once("REFUSED ").map(|(_, e)| e))
+        .unwrap_or_else(|| panic!("no error for the refused key:\n{stdout}"));
+    // ssh's own words, in the error value.
+    assert!(error.contains("Permission denied"), "{error}");
+}
