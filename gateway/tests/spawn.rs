@@ -142,7 +142,9 @@ fn interpreter_shaping_keys_make_their_own_place() {
     let hash = |gw: &Gateway| -> (i64, i64) {
         block_on(async {
             let ch = gw
-                .remote_exec("import sys; channel.send((hash('execnet'), sys.flags.hash_randomization))")
+                .remote_exec(
+                    "import sys; channel.send((hash('execnet'), sys.flags.hash_randomization))",
+                )
                 .await
                 .expect("exec");
             ch.receive().await.expect("hash")
@@ -160,7 +162,10 @@ fn interpreter_shaping_keys_make_their_own_place() {
 fn per_gateway_settings_apply_in_each_fork() {
     let place = own_place("");
     let dir = std::env::temp_dir().join(format!("execnet-spawn-chdir-{}", std::process::id()));
-    let spec = format!("{place}//chdir={}//env:EXECNET_X=one//nice=2", dir.display());
+    let spec = format!(
+        "{place}//chdir={}//env:EXECNET_X=one//nice=2",
+        dir.display()
+    );
     let a = block_on(Gateway::open(&spec)).expect("opens");
     let b = block_on(Gateway::open(&format!("{place}//env:EXECNET_X=two"))).expect("opens");
     let probe = "import os; channel.send((os.getcwd(), os.environ.get('EXECNET_X'), os.nice(0)))";
@@ -192,7 +197,10 @@ fn the_spawner_goes_after_its_linger() {
     let gone = eventually(Duration::from_secs(10), || {
         !support::procs::alive(spawner) && workers.iter().all(|&w| !support::procs::alive(w))
     });
-    assert!(gone, "spawner {spawner} or workers {workers:?} left (or not reaped)");
+    assert!(
+        gone,
+        "spawner {spawner} or workers {workers:?} left (or not reaped)"
+    );
     // The next gateway to the place starts a new spawner, quietly.
     let next = block_on(Gateway::open(&place)).expect("opens");
     assert_ne!(ids(&next).1, spawner);
@@ -209,7 +217,9 @@ fn the_linger_comes_from_the_options_too() {
     .expect("opens");
     let spawner = ids(&gw).1;
     block_on(gw.exit()).expect("exit");
-    assert!(eventually(Duration::from_secs(10), || !support::procs::alive(spawner)));
+    assert!(eventually(Duration::from_secs(10), || {
+        !support::procs::alive(spawner)
+    }));
 }
 
 #[test]
@@ -221,10 +231,15 @@ fn a_dead_spawner_is_replaced_without_an_error() {
         .args(["-KILL", &spawner.to_string()])
         .status()
         .expect("kill runs");
-    assert!(eventually(Duration::from_secs(10), || !support::procs::alive(spawner)));
+    assert!(eventually(Duration::from_secs(10), || {
+        !support::procs::alive(spawner)
+    }));
     // The fork keeps its own stream: it still works.
     let ch = block_on(first.remote_exec("channel.send('still here')")).expect("exec");
-    assert_eq!(block_on(ch.receive::<String>()).expect("item"), "still here");
+    assert_eq!(
+        block_on(ch.receive::<String>()).expect("item"),
+        "still here"
+    );
     let second = block_on(Gateway::open(&place)).expect("a new spawner, no error");
     assert_ne!(ids(&second).1, spawner);
     let worker = ids(&first).0;
@@ -260,7 +275,12 @@ fn opener_helper() {
 /// workers, and the ssh client for ssh) ends on its own.
 fn opener_killed_leaves_nothing(spec: &str) {
     let mut helper = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["--exact", "opener_helper", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "opener_helper",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("EXECNET_SPAWN_HELPER_SPEC", spec)
         .stdout(Stdio::piped())
         .spawn()
@@ -280,7 +300,12 @@ fn opener_killed_leaves_nothing(spec: &str) {
     assert!(pids.iter().all(|&p| running(p)), "{line}");
     helper.kill().expect("SIGKILL");
     helper.wait().expect("reaped");
-    let left = || pids.iter().copied().filter(|&p| running(p)).collect::<Vec<_>>();
+    let left = || {
+        pids.iter()
+            .copied()
+            .filter(|&p| running(p))
+            .collect::<Vec<_>>()
+    };
     assert!(
         eventually(Duration::from_secs(15), || left().is_empty()),
         "left running after the opener's SIGKILL: {:?} of {line}",
@@ -325,7 +350,9 @@ fn thirty_two_ssh_gateways_ride_one_connection() {
         !support::procs::alive(ssh) && !running(spawner) && pids.iter().all(|&p| !running(p))
     });
     assert!(gone, "ssh {ssh}, spawner {spawner} or a worker left");
-    assert!(eventually(Duration::from_secs(5), || sshd.client_connections() == 0));
+    assert!(eventually(Duration::from_secs(5), || sshd
+        .client_connections()
+        == 0));
 }
 
 #[test]
@@ -356,7 +383,10 @@ fn throughput_of_a_fork_over_ssh() {
     assert_eq!(digest.len(), 64);
     let back: serde_bytes::ByteBuf = block_on(ch.receive()).expect("bytes");
     assert_eq!(back.len(), data.len());
-    assert!(back.iter().rev().eq(data.iter()), "the bytes came back reversed, intact");
+    assert!(
+        back.iter().rev().eq(data.iter()),
+        "the bytes came back reversed, intact"
+    );
     block_on(gw.exit()).expect("exit");
 }
 

@@ -17,13 +17,12 @@ fn rinfo_exec_chdir_env_over_ssh() {
     block_on(async {
         let work = sshd.dir.join("work");
         let started = Instant::now();
-        let gw =
-            Gateway::open(&sshd.spec(&format!(
-                "//chdir={}//env:EXECNET_T=ok//spawn_linger=0",
-                work.display()
-            )))
-                .await
-                .unwrap_or_else(|e| panic!("{e}\nsshd log: {}", sshd.log()));
+        let gw = Gateway::open(&sshd.spec(&format!(
+            "//chdir={}//env:EXECNET_T=ok//spawn_linger=0",
+            work.display()
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nsshd log: {}", sshd.log()));
         eprintln!("one ssh gateway opened in {:?}", started.elapsed());
         let info = gw.rinfo().await.expect("rinfo");
         assert_eq!(info.cwd, work.display().to_string());

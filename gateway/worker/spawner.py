@@ -178,7 +178,11 @@ class _Spawner:
         if op == b"D":
             if k.fin is not None:
                 k.inbuf.append(payload)
-                self.want(k.fin, select.POLLOUT)
+                if len(k.inbuf) == 1:
+                    # mostly the pipe takes it now: no poll round first
+                    self.to_worker(k)
+                    if k.inbuf:
+                        self.want(k.fin, select.POLLOUT)
         elif op == b"E":
             k.eof_in = True
             if not k.inbuf:

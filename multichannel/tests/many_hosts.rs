@@ -85,6 +85,8 @@ fn four_hosts_times_eight_gateways_in_one_group() {
         left()
     );
     for sshd in &hosts {
-        assert!(procs::eventually(Duration::from_secs(5), || sshd.client_connections() == 0));
+        assert!(procs::eventually(Duration::from_secs(5), || sshd
+            .client_connections()
+            == 0));
     }
 }

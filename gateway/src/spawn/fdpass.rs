@@ -23,7 +23,9 @@ pub(super) async fn send_with_fds(
             let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
             let mut ancillary = SendAncillaryBuffer::new(&mut space);
             if !fds.is_empty() && !ancillary.push(SendAncillaryMessage::ScmRights(fds)) {
-                return Err(io::Error::other("too many file descriptors for one message"));
+                return Err(io::Error::other(
+                    "too many file descriptors for one message",
+                ));
             }
             rustix::net::sendmsg(
                 s,
@@ -60,7 +62,8 @@ mod tests {
         futures_lite::future::block_on(async {
             let (ours, theirs) = UnixStream::pair().expect("socketpair");
             let ours = Async::new(ours).expect("async");
-            let (pipe_r, mut pipe_w) = std::io::pipe().expect("pipe");
+            let (pipe_r, pipe_w) = rustix::pipe::pipe().expect("pipe");
+            let mut pipe_w = std::fs::File::from(pipe_w);
             send_with_fds(&ours, b"hello", &[pipe_r.as_fd()])
                 .await
                 .expect("sent");

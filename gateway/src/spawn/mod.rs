@@ -134,7 +134,12 @@ pub(crate) fn forget(key: &str, spawner: &Arc<Spawner>) {
 
 /// Open a gateway at `place`: a fork of the place's spawner, which is started
 /// first if there is none (or it died).
-pub(crate) async fn open(place: Place, spec: XSpec, id: String, options: Options) -> Result<Gateway> {
+pub(crate) async fn open(
+    place: Place,
+    spec: XSpec,
+    id: String,
+    options: Options,
+) -> Result<Gateway> {
     let linger = spec.spawn_linger().unwrap_or(options.spawn_linger);
     let slot = slot(&place.key);
     // A spawner can die between our look and our fork: start a new one once.
@@ -217,7 +222,9 @@ mod tests {
 
     fn key(spec: &str) -> Option<String> {
         let spec = XSpec::parse(spec).expect("valid spec");
-        place_of(&spec, "t").expect("a place or none").map(|p| p.key)
+        place_of(&spec, "t")
+            .expect("a place or none")
+            .map(|p| p.key)
     }
 
     #[test]

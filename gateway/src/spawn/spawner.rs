@@ -15,8 +15,8 @@ use async_io::Async;
 use event_listener::{Event, EventListener};
 use execnet_proto::Loss;
 use execnet_transport::{
-    BoxedReader, BoxedWriter, ChildProcess, Connection, Process, Signal, SshTransport,
-    StderrTail, Step, Transport, TransportError,
+    BoxedReader, BoxedWriter, ChildProcess, Connection, Process, Signal, SshTransport, StderrTail,
+    Step, Transport, TransportError,
 };
 use execnet_xspec::{Kind, XSpec};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
@@ -184,7 +184,7 @@ impl Spawner {
         };
         if let Some((cause, failure)) = failure {
             drop(writer);
-            let loss = (!failure.reason.is_empty()).then(|| Loss::Ended(failure.reason));
+            let loss = (!failure.reason.is_empty()).then_some(Loss::Ended(failure.reason));
             let start = StartFailure {
                 process: process.as_deref(),
                 stderr: &stderr_tail,
@@ -319,9 +319,11 @@ impl Spawner {
             .socket
             .as_ref()
             .ok_or_else(|| io::Error::other("no control socket"))?;
-        let (in_r, in_w) = std::io::pipe()?;
-        let (out_r, out_w) = std::io::pipe()?;
-        let (err_r, err_w) = std::io::pipe()?;
+        // rustix's pipes (CLOEXEC): std::io::pipe is newer than our MSRV.
+        let pipe = || rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC);
+        let (in_r, in_w) = pipe()?;
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
         // Bigger pipes, fewer context switches per MiB (best effort).
         let _ = rustix::pipe::fcntl_setpipe_size(&in_w, PIPE_SIZE);
         let _ = rustix::pipe::fcntl_setpipe_size(&out_r, PIPE_SIZE);
@@ -332,9 +334,9 @@ impl Spawner {
         }
         drop((in_r, out_w, err_w));
         Ok((
-            Box::pin(Async::new(out_r)?),
-            Box::pin(Async::new(in_w)?),
-            Box::pin(Async::new(err_r)?),
+            Box::pin(Async::new(std::fs::File::from(out_r))?),
+            Box::pin(Async::new(std::fs::File::from(in_w))?),
+            Box::pin(Async::new(std::fs::File::from(err_r))?),
         ))
     }
 
@@ -530,7 +532,10 @@ async fn read_loop(spawner: Arc<Spawner>, reader: BoxedReader) {
     spawner.mark_lost();
     forget(&spawner.key, &spawner);
     if let Some(p) = &spawner.process {
-        if wait_bounded(p.wait(), Duration::from_secs(2)).await.is_none() {
+        if wait_bounded(p.wait(), Duration::from_secs(2))
+            .await
+            .is_none()
+        {
             let _ = p.signal(Signal::Kill);
             let _ = p.wait().await;
         }
@@ -574,10 +579,7 @@ async fn relay(spawner: &Spawner, gid: u32, stdout: bool, payload: Vec<u8>) {
 async fn pump(spawner: Arc<Spawner>, gid: u32, mut input: piper::Reader) {
     let mut buf = vec![0u8; CHUNK + 9];
     loop {
-        let n = match input.read(&mut buf[9..]).await {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        let n: usize = input.read(&mut buf[9..]).await.unwrap_or_default();
         if n == 0 {
             let _ = spawner.send(&head(b'E', gid, 0)).await;
             return;
@@ -715,7 +717,11 @@ impl futures_io::AsyncRead for SocketHalf {
 }
 
 impl futures_io::AsyncWrite for SocketHalf {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         Pin::new(&mut &*self.0).poll_write(cx, buf)
     }
 
