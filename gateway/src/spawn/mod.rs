@@ -259,6 +259,7 @@ mod tests {
     fn direct_path() {
         assert_eq!(key("popen//spawn=direct"), None);
         assert_eq!(key("popen//via=master"), None);
+        assert_eq!(key("socket=127.0.0.1:1//installvia=master"), None);
         assert_eq!(key("socket=127.0.0.1:1//env:PYTHONPATH=/x"), None);
         assert!(key("socket=127.0.0.1:1").is_some());
         assert!(key("popen//spawn=fork").is_some());
