@@ -66,6 +66,12 @@ pub struct Options {
     /// fork; the spec key `spawn_linger=SECONDS` overrides it. See the
     /// README's "Spawner" section.
     pub spawn_linger: Duration,
+    /// Let `socket=` gateways use a server that requires no token (`execnet
+    /// serve --insecure-no-auth`; default off, as the spec key
+    /// `insecure_no_auth`). Such a server proves nothing about itself: an
+    /// impostor listening at its address would receive, and could run or
+    /// read, the code we send.
+    pub insecure_no_auth: bool,
 }
 
 impl Default for Options {
@@ -77,6 +83,7 @@ impl Default for Options {
             max_frame: execnet_wire::DEFAULT_MAX_FRAME,
             forward_stderr: true,
             spawn_linger: Duration::from_secs(3),
+            insecure_no_auth: false,
         }
     }
 }
@@ -130,6 +137,21 @@ impl Options {
     /// ```
     pub fn spawn_linger(mut self, linger: Duration) -> Self {
         self.spawn_linger = linger;
+        self
+    }
+
+    /// Let `socket=` gateways use a server that requires no token (as the
+    /// spec key `insecure_no_auth` does for one spec).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// let options = execnet::Options::default().insecure_no_auth(true);
+    /// assert!(options.insecure_no_auth);
+    /// ```
+    pub fn insecure_no_auth(mut self, on: bool) -> Self {
+        self.insecure_no_auth = on;
         self
     }
 }

@@ -48,6 +48,7 @@ mod runtime;
 #[cfg(feature = "socket")]
 mod socket;
 mod spawn;
+mod stderr;
 mod stream;
 
 pub use bootstrap::{python_command, worker_argv, LOADER, WORKER};

@@ -52,7 +52,10 @@ pub(crate) struct Place {
 /// The place of a spec, or `None` for the direct path: `spawn=direct`,
 /// `via=`/`installvia=` (opened elsewhere), and `socket=` with `env:PYTHON*`
 /// (a socket server starts the interpreter with its own environment).
-pub(crate) fn place_of(spec: &XSpec, _id: &str) -> Result<Option<Place>> {
+/// A `socket=` place includes whether a server without a token is accepted
+/// (`insecure_no_auth`), so that a gateway without it never forks from a
+/// spawner that one with it reached.
+pub(crate) fn place_of(spec: &XSpec, _id: &str, options: &Options) -> Result<Option<Place>> {
     if !spec.spawn_fork() || spec.via().is_some() || spec.installvia().is_some() {
         return Ok(None);
     }
@@ -70,9 +73,10 @@ pub(crate) fn place_of(spec: &XSpec, _id: &str) -> Result<Option<Place>> {
             spec.ssh_config().unwrap_or("")
         ),
         Kind::Socket(addr) if env.is_empty() => format!(
-            "socket\0{addr}\0{}\0{}",
+            "socket\0{addr}\0{}\0{}\0{}",
             spec.token_file().unwrap_or(""),
-            std::env::var("EXECNET_TOKEN").unwrap_or_default()
+            std::env::var("EXECNET_TOKEN").unwrap_or_default(),
+            spec.insecure_no_auth() || options.insecure_no_auth
         ),
         _ => return Ok(None),
     };
@@ -221,8 +225,12 @@ mod tests {
     use super::*;
 
     fn key(spec: &str) -> Option<String> {
+        key_with(spec, &Options::default())
+    }
+
+    fn key_with(spec: &str, options: &Options) -> Option<String> {
         let spec = XSpec::parse(spec).expect("valid spec");
-        place_of(&spec, "t")
+        place_of(&spec, "t", options)
             .expect("a place or none")
             .map(|p| p.key)
     }
@@ -262,6 +270,15 @@ mod tests {
         assert_eq!(key("socket=127.0.0.1:1//installvia=master"), None);
         assert_eq!(key("socket=127.0.0.1:1//env:PYTHONPATH=/x"), None);
         assert!(key("socket=127.0.0.1:1").is_some());
+        // Accepting a server without a token is another place: a gateway
+        // that does not accept one never forks from that spawner.
+        let insecure = key("socket=127.0.0.1:1//insecure_no_auth");
+        assert_ne!(insecure, key("socket=127.0.0.1:1"));
+        let by_options = key_with(
+            "socket=127.0.0.1:1",
+            &Options::default().insecure_no_auth(true),
+        );
+        assert_eq!(by_options, insecure);
         assert!(key("popen//spawn=fork").is_some());
     }
 }

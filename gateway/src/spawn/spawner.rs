@@ -145,7 +145,7 @@ impl Spawner {
             let (conn, socket) = start_local(place, spec).map_err(connect_err)?;
             (conn, Some(socket), None)
         } else {
-            let mut transport = remote_transport(place, spec, id)?;
+            let mut transport = remote_transport(place, spec, id, options)?;
             let conn = transport.connect().await.map_err(connect_err)?;
             (conn, None, Some(transport))
         };
@@ -160,7 +160,7 @@ impl Spawner {
         // The spawner's (or ssh's) stderr is quoted when its start fails and
         // shown nowhere otherwise.
         if let Some(stderr) = stderr {
-            runtime::detach(stderr_tail.clone().pump(stderr, false));
+            runtime::detach(stderr_tail.clone().pump(stderr, |_| {}));
         }
         let source = program(local);
         let ready = wait_bounded(
@@ -659,7 +659,12 @@ fn start_local(
 
 /// The transport to a remote place's spawner: one ssh connection of its own
 /// (no ControlMaster to leave behind), or one socket connection.
-fn remote_transport(place: &Place, spec: &XSpec, id: &str) -> Result<Box<dyn Transport>> {
+fn remote_transport(
+    place: &Place,
+    spec: &XSpec,
+    id: &str,
+    options: &Options,
+) -> Result<Box<dyn Transport>> {
     match spec.kind() {
         Kind::Ssh(args) => {
             let mut command = Vec::new();
@@ -673,7 +678,7 @@ fn remote_transport(place: &Place, spec: &XSpec, id: &str) -> Result<Box<dyn Tra
                 .multiplex(false);
             Ok(Box::new(ssh))
         }
-        Kind::Socket(addr) => crate::open::socket_transport(addr, spec, id),
+        Kind::Socket(addr) => crate::open::socket_transport(addr, spec, id, options),
         other => Err(Error::Bootstrap {
             gateway: id.to_string(),
             step: Step::Connect,
