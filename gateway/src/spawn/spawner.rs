@@ -28,6 +28,7 @@ use crate::bootstrap::{self, Cause, HandshakeFailure, StartFailure};
 use crate::error::{Error, Result};
 use crate::gateway::Options;
 use crate::runtime::{self, wait_bounded};
+use crate::stderr::StderrLines;
 
 /// The pipe buffer size asked for a local fork's stream (as for popen).
 const PIPE_SIZE: usize = 1 << 20;
@@ -157,10 +158,16 @@ impl Spawner {
             process,
             description,
         } = conn;
-        // The spawner's (or ssh's) stderr is quoted when its start fails and
-        // shown nowhere otherwise.
+        // The spawner's (or ssh's) stderr is quoted when its start fails;
+        // otherwise it is logged (what it said while starting at warn level,
+        // under the id of the gateway that started it), never printed.
+        let lines = StderrLines::new(id, false);
         if let Some(stderr) = stderr {
-            runtime::detach(stderr_tail.clone().pump(stderr, |_| {}));
+            let (tail, lines) = (stderr_tail.clone(), lines.clone());
+            runtime::detach(async move {
+                tail.pump(stderr, |bytes| lines.feed(bytes)).await;
+                lines.finish();
+            });
         }
         let source = program(local);
         let ready = wait_bounded(
@@ -200,6 +207,7 @@ impl Spawner {
             }
             return Err(err);
         }
+        lines.started();
         let spawner = Arc::new_cyclic(|me| Spawner {
             local,
             key: place.key.clone(),
