@@ -15,7 +15,10 @@ echo "== cargo test --workspace"
 cargo test --workspace
 
 echo "== python worker unit tests"
-(cd gateway/worker && "$PYTHON" -m unittest test_worker)
+# Normally ~15 s. A hang (seen once under heavy load) becomes a failure
+# with every thread's stack (faulthandler on SIGABRT) instead of eating
+# the CI's time limit.
+(cd gateway/worker && timeout -s ABRT 600 "$PYTHON" -X faulthandler -m unittest test_worker)
 
 echo "== python package (pip install ./python into $VENV, then pytest)"
 if [ ! -x "$VENV/bin/python" ]; then
