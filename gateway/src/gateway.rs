@@ -238,6 +238,7 @@ impl Gateway {
             gateway: id.clone(),
             step: match e {
                 execnet_transport::TransportError::Spawn { .. } => Step::Spawn,
+                execnet_transport::TransportError::Resolve { .. } => Step::Host,
                 _ => Step::Connect,
             },
             message: e.to_string(),

@@ -1,6 +1,6 @@
 //! `socket=HOST:PORT` gateways: connect, authenticate, then the usual bootstrap.
 
-use execnet_transport::{Connection, TcpTransport};
+use execnet_transport::{Connection, TcpTransport, TransportError};
 
 use crate::auth::{client_handshake, AuthError, Token, HANDSHAKE_TIMEOUT};
 use crate::bootstrap::wait_bounded;
@@ -17,10 +17,14 @@ pub(crate) async fn connect(
         step,
         message,
     };
-    let mut conn = TcpTransport::new(addr)
-        .open()
-        .await
-        .map_err(|e| fail(Step::Connect, e.to_string()))?;
+    let mut conn = TcpTransport::new(addr).open().await.map_err(|e| {
+        // an unknown host is its own step (execnet's HostNotFound)
+        let step = match e {
+            TransportError::Resolve { .. } => Step::Host,
+            _ => Step::Connect,
+        };
+        fail(step, e.to_string())
+    })?;
     let shake = client_handshake(&mut conn.reader, &mut conn.writer, token);
     match wait_bounded(shake, HANDSHAKE_TIMEOUT).await {
         Some(Ok(())) => Ok(conn),

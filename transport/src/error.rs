@@ -16,6 +16,16 @@ pub enum TransportError {
         #[source]
         source: io::Error,
     },
+    /// The host name of a TCP address does not resolve (unknown host, no
+    /// name service).
+    #[error("cannot resolve {addr}: {source}")]
+    Resolve {
+        /// The address whose host did not resolve.
+        addr: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
     /// A TCP connection could not be made.
     #[error("cannot connect to {addr}: {source}")]
     Connect {

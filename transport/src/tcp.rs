@@ -31,7 +31,11 @@ impl TcpTransport {
             addr: addr.clone(),
             source,
         };
-        let addrs: Vec<_> = blocking_resolve(&self.addr).map_err(connect_err)?;
+        let addrs: Vec<_> =
+            blocking_resolve(&self.addr).map_err(|source| TransportError::Resolve {
+                addr: addr.clone(),
+                source,
+            })?;
         let mut last = None;
         for a in addrs {
             match Async::<TcpStream>::connect(a).await {
