@@ -171,7 +171,7 @@ impl Channel {
                 "cannot send to {}",
                 self.repr()
             ))),
-            Err(e) => Err(errors::from_engine(py, e)),
+            Err(e) => Err(errors::from_engine_send(py, e)),
         }
     }
 
