@@ -58,6 +58,6 @@ pub use execnet_gateway::{
 pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
 pub use execnet_transport as transport;
 pub use execnet_transport::Transport;
-pub use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Value, ValueError};
+pub use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Item, Value, ValueError};
 pub use execnet_xspec as xspec;
 pub use execnet_xspec::XSpec;

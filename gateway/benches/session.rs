@@ -6,7 +6,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use execnet_gateway::session::{Recv, Role, Send, Session, SessionConfig};
-use execnet_wire::{Decoder, Value};
+use execnet_wire::{Decoder, Item};
 
 struct Pair {
     opener: Session,
@@ -57,8 +57,12 @@ impl Pair {
 fn transfer(c: &mut Criterion) {
     let mut group = c.benchmark_group("session_pair");
     for (name, item, count) in [
-        ("small_int", Value::Int(42i64.into()), 1000usize),
-        ("bytes_1mib", Value::Bytes(vec![7; 1 << 20]), 8),
+        (
+            "small_int",
+            Item::encode(&42i64).expect("encodes"),
+            1000usize,
+        ),
+        ("bytes_1mib", Item::bytes(&vec![7; 1 << 20]), 8),
     ] {
         group.throughput(Throughput::Elements(count as u64));
         group.bench_with_input(

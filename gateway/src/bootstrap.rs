@@ -335,7 +335,7 @@ mod tests {
             &spec("popen//chdir=w//nice=5//env:A=b//dont_write_bytecode//id=x"),
             "x",
         );
-        let Value::Dict(pairs) = info else {
+        let Value::Dict(pairs) = &info else {
             panic!("a dict")
         };
         let keys: Vec<String> = pairs

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
-use execnet_wire::{from_value, to_value, Value};
+use execnet_wire::{ChannelRef, EncodeError, Item, Value};
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -105,6 +105,15 @@ impl PartialEq for Channel {
 
 impl Eq for Channel {}
 
+/// A failed encoding: a Rust value that would not convert is a data-format
+/// error, as it always was; the rest cannot be sent.
+fn encode_error(e: EncodeError) -> Error {
+    match e {
+        EncodeError::Value(e) => Error::Value(e),
+        e => Error::Encode(e),
+    }
+}
+
 pub(crate) fn session_error(e: SessionError, channel: u32) -> Error {
     match e {
         SessionError::SendClosed(id) => Error::SendClosed(id),
@@ -165,28 +174,54 @@ impl Channel {
     }
 
     /// Send one item; waits while the other end's window is full.
+    ///
+    /// The item is encoded straight from `T` (as its [`Value`] would be);
+    /// channels inside it must be of this gateway.
     pub async fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
-        let value = to_value(item)?;
-        self.send_value(value).await
+        let item = Item::encode(item).map_err(encode_error)?;
+        self.send_item(item).await
     }
 
     /// [`Channel::send`] for an item that is already a [`Value`]: no serde
     /// pass over it (bindings that build `Value`s themselves, such as the
-    /// Python package, send bulk data without an extra copy).
-    pub async fn send_value(&self, mut value: Value) -> Result<()> {
+    /// Python package, send their data this way; a long `bytes` or `str`
+    /// moves into the item without a copy).
+    pub async fn send_value(&self, value: Value) -> Result<()> {
+        let item = Item::try_from(value).map_err(encode_error)?;
+        self.send_item(item).await
+    }
+
+    /// Send an item already in wire form (see [`Item::encode`]); waits
+    /// while the other end's window is full. Channels inside it must be of
+    /// this gateway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// use execnet_gateway::Gateway;
+    /// use execnet_wire::Item;
+    ///
+    /// let gw = Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(len(channel.receive()))").await?;
+    /// ch.send_item(Item::bytes(b"four")).await?;
+    /// assert_eq!(ch.receive::<usize>().await?, 4);
+    /// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+    /// ```
+    pub async fn send_item(&self, mut item: Item) -> Result<()> {
         let shared = self.inner.gateway.shared();
-        self.check_channels(&mut value)?;
+        self.check_channels(&item)?;
         loop {
             let listener = {
                 let mut st = shared.lock();
-                match st.session.send(self.inner.id, value) {
+                match st.session.send(self.inner.id, item) {
                     Ok(session::Send::Sent) => {
                         let w = st.take_wakeups();
                         drop(st);
                         shared.wake(w);
                         return Ok(());
                     }
-                    Ok(session::Send::Blocked(v)) => value = v,
+                    Ok(session::Send::Blocked(back)) => item = back,
                     Err(e) => return Err(session_error(e, self.inner.id)),
                 }
                 self.inner.event.listen()
@@ -196,17 +231,19 @@ impl Channel {
     }
 
     /// Channel values inside an outgoing item must be of this gateway.
-    fn check_channels(&self, value: &mut Value) -> Result<()> {
+    fn check_channels(&self, item: &Item) -> Result<()> {
         let shared = self.inner.gateway.shared();
         let mut bad = None;
         let mut unknown = Vec::new();
-        value.visit_channels_mut(&mut |c| match c.attachment() {
-            Some(a) => match a.clone().downcast::<ChannelInner>() {
-                Ok(inner) if inner.gateway.same(&self.inner.gateway) => {}
-                _ => bad = Some(c.id()),
-            },
-            None => unknown.push(c.id()),
-        });
+        for c in item.channels() {
+            match c.attachment() {
+                Some(a) => match a.clone().downcast::<ChannelInner>() {
+                    Ok(inner) if inner.gateway.same(&self.inner.gateway) => {}
+                    _ => bad = Some(c.id()),
+                },
+                None => unknown.push(c.id()),
+            }
+        }
         if let Some(id) = bad {
             return Err(Error::ForeignChannel(id));
         }
@@ -221,35 +258,71 @@ impl Channel {
 
     /// Receive the next item; waits for it. `Error::Closed` at end of
     /// channel, `Error::Remote` (once) if the other end raised.
+    ///
+    /// The item is decoded straight into `T` from the bytes that arrived
+    /// (leniently, as [`from_value`](crate::from_value) would convert its
+    /// [`Value`]), so it costs what `T` costs. A `T` that is or holds a
+    /// [`Value`] gets a budget: the larger of 64 MiB and four times the
+    /// item's size on the wire ([`Item::value_budget`]); an item that would
+    /// take more as a `Value` is `Error::Value(ValueError::OverBudget)`
+    /// (and is consumed), since a peer could otherwise make a small frame
+    /// expand 30-fold.
     pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = self.receive_value(None).await?;
-        Ok(from_value(value)?)
+        let item = self.receive_item(None).await?;
+        Ok(item.into_decoded()?)
     }
 
     /// [`Channel::receive`], giving up with `Error::Timeout` after `timeout`
     /// (the item, if it comes later, stays receivable).
     pub async fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
-        let value = self.receive_value(Some(timeout)).await?;
-        Ok(from_value(value)?)
+        let item = self.receive_item(Some(timeout)).await?;
+        Ok(item.into_decoded()?)
     }
 
     /// [`Channel::receive`] (or, with a timeout, [`Channel::receive_timeout`])
-    /// giving the item as the [`Value`] that arrived, without a serde pass.
+    /// giving the item as the [`Value`] it holds, built straight from its
+    /// bytes within [`Item::value_budget`] (`Error::Value(OverBudget)`
+    /// beyond it, see [`Channel::receive`]).
     pub async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
+        let item = self.receive_item(timeout).await?;
+        Ok(item.into_value()?)
+    }
+
+    /// The next item in its wire form, undecoded (`timeout`: as
+    /// [`Channel::receive_timeout`]), with this gateway's handles attached to
+    /// the channels inside it: decode it later, elsewhere, or with a budget
+    /// of your own for a [`Value`] ([`Item::into_decoded_with_budget`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # futures_lite::future::block_on(async {
+    /// use execnet_gateway::{Gateway, Value};
+    ///
+    /// let gw = Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send([None] * 3000000)").await?;
+    /// let item = ch.receive_item(None).await?;
+    /// assert!(item.len() < 4 << 20); // 3 million Nones are 3 MB on the wire
+    /// // As Values they take 96 MB, over the default budget: allow 128 MiB.
+    /// let value: Value = item.into_decoded_with_budget(128 << 20)?;
+    /// assert_eq!(value.type_name(), "list");
+    /// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+    /// ```
+    pub async fn receive_item(&self, timeout: Option<Duration>) -> Result<Item> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = match self.try_receive(true)? {
-                Some(value) => return Ok(value),
+                Some(item) => return Ok(item),
                 None => self.inner.event.listen(),
             };
             // Check again: the item may have come between try and listen.
-            if let Some(value) = self.try_receive(true)? {
-                return Ok(value);
+            if let Some(item) = self.try_receive(true)? {
+                return Ok(item);
             }
             if !wait_until(listener, deadline).await {
                 // One last look, so an item that raced the timer is not missed.
-                if let Some(value) = self.try_receive(true)? {
-                    return Ok(value);
+                if let Some(item) = self.try_receive(true)? {
+                    return Ok(item);
                 }
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
             }
@@ -258,16 +331,16 @@ impl Channel {
 
     /// Take an item if one is there. `check_callback`: refuse when a
     /// callback owns the items.
-    fn try_receive(&self, check_callback: bool) -> Result<Option<Value>> {
+    fn try_receive(&self, check_callback: bool) -> Result<Option<Item>> {
         let shared = self.inner.gateway.shared();
         let mut st = shared.lock();
         if check_callback && st.callbacks.contains_key(&self.inner.id) {
             return Err(Error::CallbackSet(self.inner.id));
         }
         let result = match st.session.recv(self.inner.id) {
-            Recv::Item(mut value) => {
-                attach_channels(&self.inner.gateway, &mut st, &mut value);
-                Ok(Some(value))
+            Recv::Item(mut item) => {
+                attach_channels(&self.inner.gateway, &mut st, &mut item);
+                Ok(Some(item))
             }
             Recv::Empty => Ok(None),
             Recv::Eof => Err(Error::Closed),
@@ -365,6 +438,11 @@ impl Channel {
     /// library thread; afterwards `receive` fails with `Error::CallbackSet`.
     /// `endmarker`, if given, is delivered once when the channel ends
     /// (closed, errored, or connection lost).
+    ///
+    /// Items arrive as [`Value`]s, each within its budget (see
+    /// [`Channel::receive`]); an item that would take more ends the
+    /// deliveries as a panicking callback does: the channel is closed with
+    /// an error naming the cause, and the endmarker follows.
     pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
     where
         F: FnMut(Value) + Send + 'static,
@@ -443,13 +521,14 @@ async fn wait_until(listener: EventListener, deadline: Option<Instant>) -> bool 
     }
 }
 
-/// Give every channel value inside a received item a live handle.
-fn attach_channels(gateway: &Gateway, st: &mut State, value: &mut Value) {
-    value.visit_channels_mut(&mut |c| {
+/// Give every channel value inside a received item a live handle (found by
+/// id when the item is decoded).
+fn attach_channels(gateway: &Gateway, st: &mut State, item: &mut Item) {
+    for c in item.channels_mut() {
         let handle = Channel::attach_locked(gateway, st, c.id());
         let attachment: Arc<dyn Any + Send + Sync> = handle.inner.clone();
-        *c = execnet_wire::ChannelRef::new(c.id()).with_attachment(attachment);
-    });
+        c.set_attachment(Some(attachment));
+    }
 }
 
 fn run_callback<F>(
@@ -469,31 +548,32 @@ fn run_callback<F>(
         id,
         event: event.clone(),
     };
+    // As execnet does when a callback raises: close the channel with the
+    // error, and deliver nothing more.
+    let give_up = |why: &str| {
+        let shared = gateway.shared();
+        let w = {
+            let mut st = shared.lock();
+            let _ = st.session.close(id, Some(why));
+            st.take_wakeups()
+        };
+        shared.wake(w);
+    };
     let mut deliver = |value: Value| -> bool {
         let call = std::panic::AssertUnwindSafe(|| callback(value));
         if std::panic::catch_unwind(call).is_ok() {
             return true;
         }
-        // As execnet does when a callback raises: close the channel with
-        // the error, and deliver nothing more.
-        let shared = gateway.shared();
-        let w = {
-            let mut st = shared.lock();
-            let _ = st
-                .session
-                .close(id, Some("the receiving callback panicked"));
-            st.take_wakeups()
-        };
-        shared.wake(w);
+        give_up("the receiving callback panicked");
         false
     };
     loop {
-        let (next, wakeups): (Option<Value>, Wakeups) = {
+        let (next, wakeups): (Option<Item>, Wakeups) = {
             let mut st = shared.lock();
             match st.session.recv(id) {
-                Recv::Item(mut value) => {
-                    attach_channels(&gateway, &mut st, &mut value);
-                    (Some(value), st.take_wakeups())
+                Recv::Item(mut item) => {
+                    attach_channels(&gateway, &mut st, &mut item);
+                    (Some(item), st.take_wakeups())
                 }
                 Recv::Empty => {
                     let listener = event.listen();
@@ -511,11 +591,17 @@ fn run_callback<F>(
             }
         };
         shared.wake(wakeups);
-        match next {
-            Some(value) => {
+        match next.map(Item::into_value) {
+            Some(Ok(value)) => {
                 if !deliver(value) {
                     return;
                 }
+            }
+            // A callback takes Values; one this large cannot be made (a
+            // peer could make a small frame expand 30-fold).
+            Some(Err(e)) => {
+                give_up(&format!("the receiving callback cannot take an item: {e}"));
+                break;
             }
             None => break,
         }
@@ -559,7 +645,7 @@ impl Stream for Channel {
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
             match self.try_receive(true) {
-                Ok(Some(value)) => return Poll::Ready(Some(Ok(value))),
+                Ok(Some(item)) => return Poll::Ready(Some(item.into_value().map_err(Error::from))),
                 Ok(None) => {}
                 Err(Error::Closed) => return Poll::Ready(None),
                 Err(e) => return Poll::Ready(Some(Err(e))),
@@ -586,15 +672,25 @@ impl futures_io::AsyncRead for Channel {
                 return Poll::Ready(Ok(n));
             }
             match self.try_receive(true) {
-                Ok(Some(value)) => {
-                    let bytes = match value {
-                        Value::Bytes(b) => b,
-                        Value::Str(s) => s.into_bytes(),
-                        other => {
-                            return Poll::Ready(Err(std::io::Error::new(
-                                std::io::ErrorKind::InvalidData,
-                                format!("channel item is {}, not bytes or str", other.type_name()),
-                            )))
+                Ok(Some(item)) => {
+                    let value = item
+                        .into_value()
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+                    let bytes = match value.into_bytes() {
+                        Ok(b) => b,
+                        Err(other) => {
+                            other
+                                .into_string()
+                                .map(String::into_bytes)
+                                .map_err(|other| {
+                                    std::io::Error::new(
+                                        std::io::ErrorKind::InvalidData,
+                                        format!(
+                                            "channel item is {}, not bytes or str",
+                                            other.type_name()
+                                        ),
+                                    )
+                                })?
                         }
                     };
                     self.read_buf = bytes;
@@ -624,7 +720,7 @@ impl futures_io::AsyncWrite for Channel {
                 let mut st = shared.lock();
                 let r = st
                     .session
-                    .send(self.inner.id, Value::Bytes(buf.to_vec()))
+                    .send(self.inner.id, Item::bytes(buf))
                     .map_err(|e| session_error(e, self.inner.id));
                 (r, st.take_wakeups())
             };
@@ -650,37 +746,37 @@ impl futures_io::AsyncWrite for Channel {
 }
 
 impl Serialize for Channel {
+    /// As a [`ChannelRef`] carrying this handle: `send` makes it a channel
+    /// of the same gateway at the other end; other formats write the id
+    /// (and keep nothing alive).
     fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
-        let attachment: Arc<dyn Any + Send + Sync> = self.inner.clone();
-        execnet_wire::stash_channel_attachment(attachment);
-        serializer.serialize_newtype_struct(execnet_wire::CHANNEL_NEWTYPE_NAME, &self.inner.id)
+        let handle: Arc<dyn Any + Send + Sync> = self.inner.clone();
+        ChannelRef::new(self.inner.id)
+            .with_attachment(handle)
+            .serialize(serializer)
     }
 }
 
 impl<'de> Deserialize<'de> for Channel {
+    /// From a received item (`receive`, `from_value` of a received
+    /// [`Value`]): the live handle of the channel with that id.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        struct Visit;
-        impl<'de> serde::de::Visitor<'de> for Visit {
-            type Value = Channel;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a channel")
-            }
-            fn visit_newtype_struct<D: Deserializer<'de>>(
-                self,
-                deserializer: D,
-            ) -> std::result::Result<Channel, D::Error> {
-                let id = u32::deserialize(deserializer)?;
-                let attachment = execnet_wire::take_channel_attachment().ok_or_else(|| {
-                    serde::de::Error::custom(format!(
-                        "channel {id} arrived without a gateway (deserialize channels with execnet's from_value)"
-                    ))
-                })?;
-                let inner = attachment.downcast::<ChannelInner>().map_err(|_| {
-                    serde::de::Error::custom(format!("channel {id} is not an execnet channel"))
-                })?;
-                Ok(Channel::from_inner(inner))
-            }
+        let channel = ChannelRef::deserialize(deserializer)?;
+        let id = channel.id();
+        let attachment = channel.attachment().cloned().ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "channel {id} arrived without a gateway (receive channels from a channel, or convert the Value it came in)"
+            ))
+        })?;
+        let inner = attachment.downcast::<ChannelInner>().map_err(|_| {
+            serde::de::Error::custom(format!("channel {id} is not an execnet channel"))
+        })?;
+        if inner.id != id {
+            return Err(serde::de::Error::custom(format!(
+                "channel {id} came with the handle of channel {}",
+                inner.id
+            )));
         }
-        deserializer.deserialize_newtype_struct(execnet_wire::CHANNEL_NEWTYPE_NAME, Visit)
+        Ok(Channel::from_inner(inner))
     }
 }

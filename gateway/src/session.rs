@@ -12,13 +12,13 @@
 //!
 //! ```
 //! use execnet_gateway::session::{Event, Recv, Role, Session, SessionConfig};
-//! use execnet_wire::{Decoder, Value};
+//! use execnet_wire::{Decoder, Item};
 //!
 //! let mut opener = Session::new(Role::Opener, SessionConfig::default());
 //! let mut worker = Session::new(Role::Worker, SessionConfig::default());
 //! let (mut to_worker, mut to_opener) = (Decoder::default(), Decoder::default());
 //! let ch = opener.exec("for x in channel: pass").unwrap();
-//! opener.send(ch, Value::Str("hi".into())).unwrap();
+//! opener.send(ch, Item::encode("hi").unwrap()).unwrap();
 //! // Move bytes both ways until nothing is left to send.
 //! loop {
 //!     let mut bytes = Vec::new();
@@ -38,15 +38,22 @@
 //! while let Some(event) = worker.poll_event() {
 //!     if let Event::Channel(id) = event { assert_eq!(id, ch) }
 //! }
-//! assert_eq!(worker.recv(ch), Recv::Item(Value::Str("hi".into())));
+//! let Recv::Item(item) = worker.recv(ch) else { panic!("no item") };
+//! assert_eq!(item.decode::<String>().unwrap(), "hi");
 //! ```
 
 use std::collections::{HashMap, VecDeque};
 
 use execnet_wire::{
-    encode_frame_limited, Call, EncodeError, Frame, Hello, Message, Value, DEFAULT_MAX_FRAME,
-    DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
+    encode_frame_limited, Call, EncodeError, Frame, Hello, Item, ItemQueue, Message, Value,
+    DEFAULT_MAX_FRAME, DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
 };
+
+/// How many channels may be open at once when the peer brings them into
+/// existence by naming them inside items; naming more is a protocol error.
+/// (A channel takes about a hundred bytes here, and a peer names one in
+/// three; channels this end opens are not limited.)
+pub const MAX_CHANNELS: usize = 1 << 16;
 
 /// Which end of the connection a session is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,8 +126,8 @@ pub enum Event {
 /// The result of a receive attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recv {
-    /// The next item.
-    Item(Value),
+    /// The next item, in its wire form (decode it with [`Item::decode`]).
+    Item(Item),
     /// Nothing yet; wait for [`Event::Channel`].
     Empty,
     /// The channel ended without error (or the error was reported already).
@@ -136,9 +143,9 @@ pub enum Recv {
 pub enum Send {
     /// Queued for transmission.
     Sent,
-    /// No credit: wait for [`Event::Channel`] and try again. The value is
+    /// No credit: wait for [`Event::Channel`] and try again. The item is
     /// handed back.
-    Blocked(Value),
+    Blocked(Item),
 }
 
 /// Why a session operation failed.
@@ -170,7 +177,9 @@ enum Remote {
 
 #[derive(Debug)]
 struct Chan {
-    items: VecDeque<(Value, u32)>,
+    /// Received items in their wire form: the queue costs their bytes,
+    /// whatever they hold (at most the window plus one item).
+    items: ItemQueue,
     remote: Remote,
     /// We closed our end (close() or release()).
     local_closed: bool,
@@ -187,7 +196,7 @@ struct Chan {
 impl Chan {
     fn new(credit: u64) -> Self {
         Self {
-            items: VecDeque::new(),
+            items: ItemQueue::new(),
             remote: Remote::Open,
             local_closed: false,
             error_reported: false,
@@ -290,8 +299,8 @@ impl Session {
             Message::Hello(_) => {
                 return Err(SessionError::Protocol("a second Hello".into()));
             }
-            Message::ChannelData { channel, mut data } => {
-                self.register_channels(&mut data);
+            Message::ChannelData { channel, data } => {
+                self.register_channels(&data)?;
                 match self.channels.get_mut(&channel) {
                     Some(chan) if !chan.local_closed && !chan.released => {
                         if chan.remote != Remote::Open {
@@ -299,7 +308,7 @@ impl Session {
                                 "data on channel {channel} after its sender closed it"
                             )));
                         }
-                        chan.items.push_back((data, len));
+                        chan.items.push(data, len);
                         self.events.push_back(Event::Channel(channel));
                     }
                     // Closed or unknown here: drop the item, but give the
@@ -402,13 +411,20 @@ impl Session {
         self.channels.entry(id).or_insert_with(|| Chan::new(credit));
     }
 
-    /// Channel values inside an arriving item make the channel exist here.
-    fn register_channels(&mut self, value: &mut Value) {
-        let mut ids = Vec::new();
-        value.visit_channels_mut(&mut |c| ids.push(c.id()));
-        for id in ids {
-            self.ensure_channel(id);
+    /// Channel values inside an arriving item make the channel exist here,
+    /// up to [`MAX_CHANNELS`] in the table: each costs memory that the
+    /// peer's few bytes naming it did not pay for.
+    fn register_channels(&mut self, item: &Item) -> Result<(), SessionError> {
+        for c in item.channels() {
+            if !self.channels.contains_key(&c.id()) && self.channels.len() >= MAX_CHANNELS {
+                return Err(SessionError::Protocol(format!(
+                    "an item names channel {} beyond the limit of {MAX_CHANNELS} open channels",
+                    c.id()
+                )));
+            }
+            self.ensure_channel(c.id());
         }
+        Ok(())
     }
 
     fn remote_closed(&mut self, channel: u32, how: Remote) {
@@ -509,7 +525,7 @@ impl Session {
     }
 
     /// Send one item on `channel`, if its credit allows.
-    pub fn send(&mut self, channel: u32, data: Value) -> Result<Send, SessionError> {
+    pub fn send(&mut self, channel: u32, data: Item) -> Result<Send, SessionError> {
         self.check_alive()?;
         let chan = match self.channels.get(&channel) {
             Some(chan) if !chan.local_closed && !chan.released => chan,
@@ -541,7 +557,7 @@ impl Session {
                 None => Recv::Eof,
             };
         };
-        if let Some((value, cost)) = chan.items.pop_front() {
+        if let Some((item, cost)) = chan.items.pop() {
             chan.unreturned += u64::from(cost);
             let unreturned = chan.unreturned;
             if unreturned >= self.config.window / 2 && chan.remote == Remote::Open {
@@ -550,7 +566,7 @@ impl Session {
                 }
                 self.return_credit(channel, unreturned);
             }
-            return Recv::Item(value);
+            return Recv::Item(item);
         }
         match &chan.remote {
             Remote::Error(message) if !chan.error_reported => {
@@ -668,7 +684,7 @@ impl Session {
         }
         chan.released = true;
         // Items nobody will take any more: give their credit back.
-        let dropped: u64 = chan.items.drain(..).map(|(_, cost)| u64::from(cost)).sum();
+        let dropped = chan.items.drain_cost();
         if open {
             chan.local_closed = true;
             if self.lost.is_none() {

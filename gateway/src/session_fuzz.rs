@@ -1,7 +1,7 @@
 //! The bodies of the `session_input` and `handshake` fuzz targets, library
 //! functions so that stable tests run them too.
 
-use execnet_wire::{ChannelRef, Decoder, Frame, Hello, Message, Value};
+use execnet_wire::{ChannelRef, Decoder, Frame, Hello, Item, Message, Value};
 
 use crate::session::{Role, Session, SessionConfig};
 
@@ -70,7 +70,7 @@ pub fn fuzz_session(data: &[u8]) {
             }
             3 => {
                 let n = usize::from(input.byte()) * 32;
-                let _ = session.send(channel, Value::Bytes(vec![0; n]));
+                let _ = session.send(channel, Item::bytes(&vec![0; n]));
             }
             4 => {
                 let _ = session.recv(channel);
@@ -205,6 +205,7 @@ fn message(input: &mut Input<'_>, channel: u32) -> Message {
                 )))]),
                 _ => Value::None,
             };
+            let data = Item::from_value(&data).unwrap_or_else(|_| Item::bytes(&[]));
             Message::ChannelData { channel, data }
         }
         6 => Message::ChannelClose { channel },

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use execnet_gateway::{Error, Gateway, Options, Value, XSpec};
+use execnet_gateway::{Channel, Error, Gateway, Options, Value, XSpec};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
@@ -225,6 +225,34 @@ fn values_received_as_value_keep_python_kinds() {
     let ch = block_on(gw.remote_exec("channel.send({'a': {1, 2}, 'b': (None,)})")).expect("exec");
     let v: Value = block_on(ch.receive()).expect("item");
     assert_eq!(v.repr(), "{'a': {1, 2}, 'b': (None,)}");
+}
+
+#[path = "support/procs.rs"]
+mod procs;
+
+/// Serializing a channel with another format (here JSON) writes its id and
+/// keeps nothing: once its handles are dropped, its gateway goes away (the
+/// worker exits), and a channel deserialized elsewhere is an error, never
+/// the handle of some other channel.
+#[test]
+fn a_channel_serialized_with_serde_json_keeps_nothing_alive() {
+    let gw = open("popen");
+    let pid = gw.pid().expect("a local worker");
+    let ch = gw.new_channel();
+    let json = serde_json::to_string(&(&ch, 5)).expect("serializes");
+    assert_eq!(json, format!("[{},5]", ch.id()));
+    let err = serde_json::from_str::<Channel>("7").expect_err("no handle to attach");
+    assert!(err.to_string().contains("without a gateway"), "{err}");
+    // Through our own formats a channel still travels with its handle.
+    let v = execnet_gateway::to_value(&ch).expect("converts");
+    let back: Channel = execnet_gateway::from_value(v).expect("converts back");
+    assert_eq!(back, ch);
+    drop((back, ch, gw));
+    assert!(
+        procs::eventually(Duration::from_secs(20), || !procs::children()
+            .contains(&pid)),
+        "the worker of a dropped gateway is still running: something keeps the gateway alive"
+    );
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use execnet_gateway::{Error, Gateway};
+use execnet_gateway::{Error, Gateway, Value};
+use execnet_wire::{ValueError, DEFAULT_VALUE_BUDGET};
 use futures_lite::future::block_on;
 
 #[path = "support/procs.rs"]
@@ -150,5 +151,82 @@ fn our_flood_at_a_remote_that_does_not_read_keeps_the_worker_bounded() {
     sender.join().expect("sender");
     let total: u64 = block_on(go.receive_timeout(Duration::from_secs(60))).expect("total");
     assert_eq!(total, ITEM * ITEMS);
+    block_on(gw.exit()).expect("exit");
+}
+
+/// The peak resident memory of this process since the last reset, in KiB
+/// (and resets it).
+fn peak_kib_since_reset() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("status");
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak");
+    peak
+}
+
+/// A peer decides how many elements its bytes hold: 4 MiB of `None`s are
+/// 4 million elements, 128 MiB as `Value`s. Receiving them costs about
+/// their bytes as a typed Rust value; as a `Value` they are refused within
+/// the budget, and the channel goes on.
+#[test]
+fn a_frame_of_nones_costs_its_bytes() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const NONES: usize = 4 << 20;
+    let gw = block_on(Gateway::open("popen")).expect("opens");
+    let ch = block_on(gw.remote_exec(&format!(
+        "for _ in range(2):\n    channel.send([None] * {NONES})\n\
+         channel.send(list(range(1000000)))"
+    )))
+    .expect("exec");
+    // Typed: the queue held the frame's bytes, the Vec<()> costs nothing.
+    peak_kib_since_reset();
+    let before = rss_kib("self");
+    let units: Vec<()> = block_on(ch.receive()).expect("a list");
+    let grown = peak_kib_since_reset().saturating_sub(before);
+    assert_eq!(units.len(), NONES);
+    println!("{NONES} Nones received as Vec<()>: peak RSS +{grown} KiB");
+    assert!(grown < 4 * 4 * 1024, "peak RSS grew {grown} KiB");
+    // As a Value: over the budget, refused before allocating it.
+    let before = rss_kib("self");
+    match block_on(ch.receive::<Value>()) {
+        Err(Error::Value(ValueError::OverBudget { budget })) => {
+            assert_eq!(budget, DEFAULT_VALUE_BUDGET)
+        }
+        other => panic!("{other:?}"),
+    }
+    let grown = peak_kib_since_reset().saturating_sub(before);
+    println!("{NONES} Nones refused as a Value: peak RSS +{grown} KiB");
+    assert!(grown < 4 * 4 * 1024, "peak RSS grew {grown} KiB");
+    // Legitimate data still arrives as a Value.
+    let Value::List(ints) = &block_on(ch.receive::<Value>()).expect("a list") else {
+        panic!("not a list")
+    };
+    assert_eq!(
+        (ints.len(), &ints[999_999]),
+        (1_000_000, &Value::from(999_999))
+    );
+    block_on(gw.exit()).expect("exit");
+}
+
+/// A callback takes Values: an item over its Value budget ends the
+/// deliveries as a panicking callback would (the channel is closed with the
+/// cause), and the endmarker still comes; nothing is built past the budget.
+#[test]
+fn a_callback_refuses_an_item_over_the_value_budget() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let gw = block_on(Gateway::open("popen")).expect("opens");
+    let ch = block_on(
+        gw.remote_exec("channel.send(1)\nchannel.send([None] * (4 << 20))\nchannel.send(2)"),
+    )
+    .expect("exec");
+    let (tx, rx) = std::sync::mpsc::channel();
+    ch.set_callback(move |v| drop(tx.send(v)), Some(Value::from("END")))
+        .expect("callback");
+    let got: Vec<Value> = rx.iter().take(2).collect();
+    assert_eq!(got, [Value::from(1), Value::from("END")]);
+    block_on(ch.wait_close(Some(Duration::from_secs(20)))).expect("closed here");
     block_on(gw.exit()).expect("exit");
 }

@@ -2,7 +2,7 @@
 //! worker) driven against each other in memory, no processes, no clock.
 
 use execnet_gateway::session::{Event, Recv, Role, Send, Session, SessionConfig};
-use execnet_wire::{encode_frame, ChannelRef, Decoder, Frame, Message, Value};
+use execnet_wire::{encode_frame, ChannelRef, Decoder, Frame, Item, Message, Value};
 
 /// An opener and a worker session wired back to back.
 struct Pair {
@@ -65,8 +65,8 @@ impl Pair {
     }
 }
 
-fn int(i: i64) -> Value {
-    Value::Int(i.into())
+fn int(i: i64) -> Item {
+    Item::encode(&i).expect("encodes")
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn credit_blocks_a_sender_until_the_receiver_takes_items() {
     let mut pair = Pair::with_windows(1 << 20, 1000);
     let ch = pair.opener.exec("").expect("exec");
     pair.drive();
-    let item = Value::Bytes(vec![0; 300]);
+    let item = Item::bytes(&[0; 300]);
     let mut sent = 0;
     while let Send::Sent = pair.opener.send(ch, item.clone()).expect("send") {
         sent += 1;
@@ -175,7 +175,7 @@ fn one_item_larger_than_the_window_still_goes_through() {
     let mut pair = Pair::with_windows(1 << 20, 100);
     let ch = pair.opener.exec("").expect("exec");
     pair.drive();
-    let big = Value::Bytes(vec![1; 10_000]);
+    let big = Item::bytes(&[1; 10_000]);
     assert_eq!(pair.opener.send(ch, big.clone()).expect("send"), Send::Sent);
     pair.drive();
     assert_eq!(pair.worker.recv(ch), Recv::Item(big));
@@ -189,7 +189,7 @@ fn a_blocked_channel_does_not_stall_another() {
     pair.drive();
     while let Send::Sent = pair
         .opener
-        .send(slow, Value::Bytes(vec![0; 200]))
+        .send(slow, Item::bytes(&[0; 200]))
         .expect("send")
     {}
     for i in 0..100 {
@@ -230,7 +230,7 @@ fn channels_inside_items_come_into_existence() {
     let ch = pair.opener.exec("").expect("exec");
     let sub = pair.opener.open_channel();
     pair.drive();
-    let item = Value::Tuple(vec![int(1), Value::Channel(ChannelRef::new(sub))]);
+    let item = Item::encode(&(1, ChannelRef::new(sub))).expect("encodes");
     pair.opener.send(ch, item.clone()).expect("send");
     pair.drive();
     assert_eq!(pair.worker.recv(ch), Recv::Item(item));
@@ -317,7 +317,7 @@ fn arbitrary_messages_never_panic() {
         Message::ChannelClose { channel: 0 },
         Message::ChannelData {
             channel: u32::MAX,
-            data: Value::Channel(ChannelRef::new(u32::MAX)),
+            data: Item::from_value(&Value::Channel(ChannelRef::new(u32::MAX))).expect("encodes"),
         },
         Message::ChannelLastMessage { channel: 3 },
         Message::ChannelCloseError {
@@ -331,4 +331,35 @@ fn arbitrary_messages_never_panic() {
     for m in messages {
         let _ = pair.opener.handle_input(Frame { message: m, len: 1 });
     }
+}
+
+/// A peer names channels in a few bytes each, and each one it names costs
+/// a table entry here: past `MAX_CHANNELS` open channels that is a protocol
+/// error, not unbounded memory. Naming one channel many times costs nothing.
+#[test]
+fn a_peer_cannot_name_channels_without_limit() {
+    use execnet_gateway::session::MAX_CHANNELS;
+    let mut pair = Pair::new();
+    let ch = pair.opener.exec("").expect("exec");
+    pair.drive();
+    let refs = |ids: &mut dyn Iterator<Item = u32>| {
+        let list: Vec<ChannelRef> = ids.map(ChannelRef::new).collect();
+        Item::encode(&list).expect("encodes")
+    };
+    let data = |item: Item| Frame {
+        len: item.len() as u32 + 2,
+        message: Message::ChannelData {
+            channel: ch,
+            data: item,
+        },
+    };
+    let same = refs(&mut std::iter::repeat_n(2, 100_000));
+    assert_eq!(same.channels().len(), 1);
+    pair.opener.handle_input(data(same)).expect("one channel");
+    let before = pair.opener.channel_count();
+    let many = refs(&mut (0..MAX_CHANNELS as u32).map(|i| 2 * i + 4));
+    let err = pair.opener.handle_input(data(many)).expect_err("too many");
+    assert!(err.to_string().contains("limit of 65536"), "{err}");
+    assert_eq!(pair.opener.channel_count(), MAX_CHANNELS);
+    assert!(before < MAX_CHANNELS);
 }

@@ -200,28 +200,31 @@ pub(crate) fn to_python<'py>(
     value: Value,
     gateway: &Py<PyAny>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
+    // `Value` implements `Drop` (deep values drop without recursion), so
+    // payloads are taken out of a `&mut` rather than moved out by value.
+    let mut value = value;
+    Ok(match &mut value {
         Value::None => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, b).to_owned().into_any(),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
         Value::Int(n) => match n.to_i64() {
             Some(small) => small.into_pyobject(py)?.into_any(),
             None => n.to_bigint().into_pyobject(py)?.into_any(),
         },
-        Value::Float(x) => PyFloat::new(py, x).into_any(),
+        Value::Float(x) => PyFloat::new(py, *x).into_any(),
         Value::Complex(c) => PyComplex::from_doubles(py, c.re, c.im).into_any(),
-        Value::Bytes(b) => PyBytes::new(py, &b).into_any(),
-        Value::Str(s) => PyString::new(py, &s).into_any(),
+        Value::Bytes(b) => PyBytes::new(py, b).into_any(),
+        Value::Str(s) => PyString::new(py, s).into_any(),
         Value::List(items) => {
-            let objs = python_items(py, items, gateway)?;
+            let objs = python_items(py, std::mem::take(items), gateway)?;
             PyList::new(py, objs)?.into_any()
         }
         Value::Tuple(items) => {
-            let objs = python_items(py, items, gateway)?;
+            let objs = python_items(py, std::mem::take(items), gateway)?;
             PyTuple::new(py, objs)?.into_any()
         }
         Value::Dict(pairs) => {
             let dict = PyDict::new(py);
-            for (k, v) in pairs {
+            for (k, v) in std::mem::take(pairs) {
                 let key = to_python(py, k, gateway)?;
                 let value = to_python(py, v, gateway)?;
                 dict.set_item(key, value)
@@ -230,19 +233,19 @@ pub(crate) fn to_python<'py>(
             dict.into_any()
         }
         Value::Set(items) => {
-            let objs = python_items(py, items, gateway)?;
+            let objs = python_items(py, std::mem::take(items), gateway)?;
             PySet::new(py, &objs)
                 .map_err(|e| errors::load_error(py, format!("bad set element: {e}")))?
                 .into_any()
         }
         Value::FrozenSet(items) => {
-            let objs = python_items(py, items, gateway)?;
+            let objs = python_items(py, std::mem::take(items), gateway)?;
             PyFrozenSet::new(py, &objs)
                 .map_err(|e| errors::load_error(py, format!("bad frozenset element: {e}")))?
                 .into_any()
         }
         Value::Channel(c) => {
-            let inner: execnet::Channel = execnet::from_value(Value::Channel(c))
+            let inner: execnet::Channel = execnet::from_value(Value::Channel(c.clone()))
                 .map_err(|e| errors::load_error(py, e.to_string()))?;
             Bound::new(py, Channel::new(inner, gateway.clone_ref(py)))?.into_any()
         }

@@ -5,7 +5,7 @@
 //! code runs, sizes are checked before anything is allocated. Channels
 //! cannot be dumped (they only mean something on their gateway).
 
-use execnet_wire::{decode_message, encode_frame, Message};
+use execnet_wire::{decode_message, encode_frame, Item, Message};
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -31,6 +31,7 @@ pub(crate) fn dumps<'py>(
             "can't serialize a Channel outside of a channel's items".to_owned(),
         ));
     }
+    let data = Item::try_from(data).map_err(|e| errors::dump_error(py, e.to_string()))?;
     let mut out = Vec::with_capacity(size + 16);
     encode_frame(&Message::ChannelData { channel: 1, data }, &mut out)
         .map_err(|e| errors::dump_error(py, e.to_string()))?;
@@ -59,12 +60,11 @@ pub(crate) fn loads<'py>(py: Python<'py>, data: &[u8]) -> PyResult<Bound<'py, Py
     }
     match decode_message(body).map_err(|e| bad(e.to_string()))? {
         Message::ChannelData { data, .. } => {
-            let mut has_channel = false;
-            let mut data = data;
-            data.visit_channels_mut(&mut |_| has_channel = true);
-            if has_channel {
+            if !data.channels().is_empty() {
                 return Err(bad("a dumped value cannot hold a channel".to_owned()));
             }
+            // Within the budget a received item gets (see SECURITY.md).
+            let data = data.into_value().map_err(|e| bad(e.to_string()))?;
             convert::to_python(py, data, &py.None())
         }
         other => Err(bad(format!(

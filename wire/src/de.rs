@@ -1,21 +1,24 @@
 //! `Value` to Rust data: `from_value` and the deserializer behind it.
 
 use std::cell::Cell;
+use std::mem;
 
-use serde::de::value::U32Deserializer;
+use serde::de::value::{SeqDeserializer, U32Deserializer};
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess,
     VariantAccess, Visitor,
 };
 
-use crate::ser::{COMPLEX_NAME, INT_NAME, VALUE_NAME};
-use crate::value::set_channel_attachment;
-use crate::{Int, Value, ValueError, CHANNEL_NEWTYPE_NAME};
+use crate::deep::{depth_exceeds, is_container};
+use crate::ser::{CHANNEL_NEWTYPE_NAME, COMPLEX_NAME, INT_NAME, VALUE_NAME};
+use crate::value::Stash;
+use crate::{ChannelRef, Complex, Int, Value, ValueError, MAX_DEPTH};
 
 thread_local! {
-    /// A whole `Value` handed from our deserializer to `Value`'s visitor, so
-    /// that `from_value::<Value>` keeps what serde's data model cannot say
-    /// (tuple vs list, sets, complex, big ints, channels).
+    /// A whole `Value` handed from our deserializers to `Value`'s visitor,
+    /// so that receiving a `Value` keeps what serde's data model cannot say
+    /// (tuple vs list, sets, complex, big ints, channels). Set and taken
+    /// within one call.
     pub(crate) static RAW_VALUE: Cell<Option<Value>> = const { Cell::new(None) };
 }
 
@@ -23,7 +26,9 @@ thread_local! {
 /// lenient where Python is: a tuple, set or frozenset into a `Vec`, a list
 /// into a Rust tuple (the length must match), an int into `f64`, bytes into
 /// `Vec<u8>`; sets and frozensets into `HashSet`/`BTreeSet`. An integer
-/// outside the target type's range is an error, never wrapped.
+/// outside the target type's range is an error, never wrapped, and so is a
+/// value nested deeper than [`MAX_DEPTH`] containers
+/// ([`ValueError::TooDeep`], whatever the depth).
 ///
 /// # Examples
 ///
@@ -39,25 +44,103 @@ thread_local! {
 /// assert_eq!(err.to_string(), "expected i32, found str 'abc'");
 /// ```
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, ValueError> {
-    T::deserialize(ValueDeserializer(value))
+    T::deserialize(ValueDeserializer(value, 0))
 }
 
-fn mismatch(expected: impl Into<String>, found: &Value) -> ValueError {
-    ValueError::Mismatch {
-        expected: expected.into(),
-        found: found.describe(),
+/// The deserializer behind [`from_value`]: consumes one value that sits
+/// inside `.1` containers.
+struct ValueDeserializer(Value, usize);
+
+/// A value's payload, moved out of it (`Value` implements `Drop`, so it
+/// cannot be destructured by value).
+enum Owned {
+    None,
+    Bool(bool),
+    Int(Int),
+    Float(f64),
+    Complex(Complex),
+    Bytes(Vec<u8>),
+    Str(String),
+    /// List, Tuple, Set, FrozenSet: the elements, and whether it was a
+    /// list or tuple (what a struct accepts).
+    Items(Vec<Value>, Kind),
+    Dict(Vec<(Value, Value)>),
+    Channel(ChannelRef),
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    List,
+    Tuple,
+    Set,
+    FrozenSet,
+}
+
+impl Owned {
+    fn of(mut v: Value) -> Owned {
+        match &mut v {
+            Value::None => Owned::None,
+            Value::Bool(b) => Owned::Bool(*b),
+            Value::Int(n) => Owned::Int(mem::replace(n, Int::from(0u8))),
+            Value::Float(x) => Owned::Float(*x),
+            Value::Complex(c) => Owned::Complex(*c),
+            Value::Bytes(b) => Owned::Bytes(mem::take(b)),
+            Value::Str(s) => Owned::Str(mem::take(s)),
+            Value::List(v) => Owned::Items(mem::take(v), Kind::List),
+            Value::Tuple(v) => Owned::Items(mem::take(v), Kind::Tuple),
+            Value::Set(v) => Owned::Items(mem::take(v), Kind::Set),
+            Value::FrozenSet(v) => Owned::Items(mem::take(v), Kind::FrozenSet),
+            Value::Dict(pairs) => Owned::Dict(mem::take(pairs)),
+            Value::Channel(c) => Owned::Channel(mem::replace(c, ChannelRef::new(0))),
+        }
+    }
+
+    /// Back to a value, to describe it in an error.
+    fn into_value(self) -> Value {
+        match self {
+            Owned::None => Value::None,
+            Owned::Bool(b) => Value::Bool(b),
+            Owned::Int(n) => Value::Int(n),
+            Owned::Float(x) => Value::Float(x),
+            Owned::Complex(c) => Value::Complex(c),
+            Owned::Bytes(b) => Value::Bytes(b),
+            Owned::Str(s) => Value::Str(s),
+            Owned::Items(v, Kind::List) => Value::List(v),
+            Owned::Items(v, Kind::Tuple) => Value::Tuple(v),
+            Owned::Items(v, Kind::Set) => Value::Set(v),
+            Owned::Items(v, Kind::FrozenSet) => Value::FrozenSet(v),
+            Owned::Dict(pairs) => Value::Dict(pairs),
+            Owned::Channel(c) => Value::Channel(c),
+        }
     }
 }
 
-/// The deserializer behind [`from_value`]: consumes one value.
-struct ValueDeserializer(Value);
+fn mismatch(expected: impl Into<String>, found: Owned) -> ValueError {
+    ValueError::Mismatch {
+        expected: expected.into(),
+        found: found.into_value().describe(),
+    }
+}
+
+impl ValueDeserializer {
+    /// The payload, and the depth of its elements; a container deeper than
+    /// [`MAX_DEPTH`] is refused.
+    fn open(self) -> Result<(Owned, usize), ValueError> {
+        let ValueDeserializer(v, depth) = self;
+        if depth >= MAX_DEPTH && is_container(&v) {
+            return Err(ValueError::TooDeep);
+        }
+        Ok((Owned::of(v), depth + 1))
+    }
+}
 
 fn visit_items<'de, V: Visitor<'de>>(
     items: Vec<Value>,
+    depth: usize,
     visitor: V,
 ) -> Result<V::Value, ValueError> {
     let len = items.len();
-    let mut access = Items(items.into_iter());
+    let mut access = Items(items.into_iter(), depth);
     let out = visitor.visit_seq(&mut access)?;
     if access.0.len() > 0 {
         return Err(de::Error::invalid_length(len, &"fewer elements"));
@@ -65,25 +148,64 @@ fn visit_items<'de, V: Visitor<'de>>(
     Ok(out)
 }
 
-fn byte_items(bytes: Vec<u8>) -> Vec<Value> {
-    bytes
-        .into_iter()
-        .map(|b| Value::from(i64::from(b)))
-        .collect()
+fn visit_pairs<'de, V: Visitor<'de>>(
+    pairs: Vec<(Value, Value)>,
+    depth: usize,
+    visitor: V,
+) -> Result<V::Value, ValueError> {
+    let len = pairs.len();
+    let mut access = Pairs {
+        iter: pairs.into_iter(),
+        value: None,
+        depth,
+    };
+    let out = visitor.visit_map(&mut access)?;
+    if access.iter.len() > 0 {
+        return Err(de::Error::invalid_length(len, &"fewer entries"));
+    }
+    Ok(out)
+}
+
+/// Visits plain data (bytes as ints, complex parts as floats) as a sequence.
+fn visit_plain<'de, I, V>(items: I, visitor: V) -> Result<V::Value, ValueError>
+where
+    I: Iterator,
+    I::Item: de::IntoDeserializer<'de, ValueError>,
+    V: Visitor<'de>,
+{
+    let mut seq = SeqDeserializer::new(items);
+    let out = visitor.visit_seq(&mut seq)?;
+    seq.end()?;
+    Ok(out)
+}
+
+fn visit_int<'de, V: Visitor<'de>>(n: Int, visitor: V) -> Result<V::Value, ValueError> {
+    if let Some(x) = n.to_i64() {
+        visitor.visit_i64(x)
+    } else if let Some(x) = n.to_u64() {
+        visitor.visit_u64(x)
+    } else if let Some(x) = n.to_i128() {
+        visitor.visit_i128(x)
+    } else if let Some(x) = n.to_u128() {
+        visitor.visit_u128(x)
+    } else {
+        // Beyond 128 bits: the decimal text, as `Int` serializes it.
+        visitor.visit_string(n.to_string())
+    }
 }
 
 macro_rules! de_int {
     ($($method:ident $visit:ident $t:ty, $conv:ident;)*) => {$(
         fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-            match self.0 {
-                Value::Int(n) => match n.$conv().and_then(|x| <$t>::try_from(x).ok()) {
+            match self.open()?.0 {
+                Owned::Int(n) => match n.$conv().and_then(|x| <$t>::try_from(x).ok()) {
                     Some(x) => visitor.$visit(x),
                     None => Err(ValueError::OutOfRange {
                         value: n.to_string(),
                         target: stringify!($t),
                     }),
                 },
-                other => Err(mismatch(stringify!($t), &other)),
+                other => Err(mismatch(stringify!($t), other)),
             }
         }
     )*};
@@ -93,27 +215,25 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     type Error = ValueError;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::None => visitor.visit_unit(),
-            Value::Bool(b) => visitor.visit_bool(b),
-            Value::Int(n) => visit_int(n, visitor),
-            Value::Float(x) => visitor.visit_f64(x),
-            Value::Complex(c) => visit_items(vec![Value::Float(c.re), Value::Float(c.im)], visitor),
-            Value::Bytes(b) => visitor.visit_byte_buf(b),
-            Value::Str(s) => visitor.visit_string(s),
-            Value::List(items)
-            | Value::Tuple(items)
-            | Value::Set(items)
-            | Value::FrozenSet(items) => visit_items(items, visitor),
-            Value::Dict(pairs) => visit_pairs(pairs, visitor),
-            Value::Channel(c) => visitor.visit_u32(c.id()),
+        let (owned, inner) = self.open()?;
+        match owned {
+            Owned::None => visitor.visit_unit(),
+            Owned::Bool(b) => visitor.visit_bool(b),
+            Owned::Int(n) => visit_int(n, visitor),
+            Owned::Float(x) => visitor.visit_f64(x),
+            Owned::Complex(c) => visit_plain([c.re, c.im].into_iter(), visitor),
+            Owned::Bytes(b) => visitor.visit_byte_buf(b),
+            Owned::Str(s) => visitor.visit_string(s),
+            Owned::Items(items, _) => visit_items(items, inner, visitor),
+            Owned::Dict(pairs) => visit_pairs(pairs, inner, visitor),
+            Owned::Channel(c) => visitor.visit_u32(c.id()),
         }
     }
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Bool(b) => visitor.visit_bool(b),
-            other => Err(mismatch("bool", &other)),
+        match self.open()?.0 {
+            Owned::Bool(b) => visitor.visit_bool(b),
+            other => Err(mismatch("bool", other)),
         }
     }
 
@@ -131,32 +251,33 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     }
 
     fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
+        match self.open()?.0 {
             // Narrowing is what asking for an f32 means.
             #[allow(clippy::cast_possible_truncation)]
-            Value::Float(x) => visitor.visit_f32(x as f32),
+            Owned::Float(x) => visitor.visit_f32(x as f32),
             #[allow(clippy::cast_possible_truncation)]
-            Value::Int(n) => visitor.visit_f32(n.to_f64() as f32),
-            other => Err(mismatch("f32", &other)),
+            Owned::Int(n) => visitor.visit_f32(n.to_f64() as f32),
+            other => Err(mismatch("f32", other)),
         }
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Float(x) => visitor.visit_f64(x),
-            Value::Int(n) => visitor.visit_f64(n.to_f64()),
-            other => Err(mismatch("f64", &other)),
+        match self.open()?.0 {
+            Owned::Float(x) => visitor.visit_f64(x),
+            Owned::Int(n) => visitor.visit_f64(n.to_f64()),
+            other => Err(mismatch("f64", other)),
         }
     }
 
     fn deserialize_char<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        if let Value::Str(s) = &self.0 {
+        let owned = self.open()?.0;
+        if let Owned::Str(s) = &owned {
             let mut chars = s.chars();
             if let (Some(c), None) = (chars.next(), chars.next()) {
                 return visitor.visit_char(c);
             }
         }
-        Err(mismatch("a str of one character", &self.0))
+        Err(mismatch("a str of one character", owned))
     }
 
     fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
@@ -164,9 +285,9 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Str(s) => visitor.visit_string(s),
-            other => Err(mismatch("str", &other)),
+        match self.open()?.0 {
+            Owned::Str(s) => visitor.visit_string(s),
+            other => Err(mismatch("str", other)),
         }
     }
 
@@ -175,24 +296,26 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     }
 
     fn deserialize_byte_buf<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Bytes(b) => visitor.visit_byte_buf(b),
-            Value::List(items) | Value::Tuple(items) => visit_items(items, visitor),
-            other => Err(mismatch("bytes", &other)),
+        match self.open()? {
+            (Owned::Bytes(b), _) => visitor.visit_byte_buf(b),
+            (Owned::Items(items, Kind::List | Kind::Tuple), inner) => {
+                visit_items(items, inner, visitor)
+            }
+            (other, _) => Err(mismatch("bytes", other)),
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
         match self.0 {
             Value::None => visitor.visit_none(),
-            other => visitor.visit_some(ValueDeserializer(other)),
+            _ => visitor.visit_some(self),
         }
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::None => visitor.visit_unit(),
-            other => Err(mismatch("None", &other)),
+        match self.open()?.0 {
+            Owned::None => visitor.visit_unit(),
+            other => Err(mismatch("None", other)),
         }
     }
 
@@ -211,46 +334,48 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     ) -> Result<V::Value, ValueError> {
         match name {
             VALUE_NAME => {
-                RAW_VALUE.with(|slot| slot.set(Some(self.0)));
+                let ValueDeserializer(v, depth) = self;
+                // The value is handed over whole: it must not be deeper than
+                // what could have been converted piece by piece.
+                if depth_exceeds(&v, MAX_DEPTH.saturating_sub(depth)) {
+                    return Err(ValueError::TooDeep);
+                }
+                RAW_VALUE.with(|slot| slot.set(Some(v)));
                 let result = visitor.visit_unit();
                 RAW_VALUE.with(Cell::take);
                 result
             }
-            CHANNEL_NEWTYPE_NAME => match self.0 {
-                Value::Channel(mut c) => {
-                    set_channel_attachment(c.take_attachment());
-                    let result = visitor.visit_newtype_struct(U32Deserializer::new(c.id()));
-                    set_channel_attachment(None);
-                    result
+            CHANNEL_NEWTYPE_NAME => match self.open()?.0 {
+                Owned::Channel(c) => {
+                    let id = c.id();
+                    let _stash = Stash::new(c);
+                    visitor.visit_newtype_struct(U32Deserializer::new(id))
                 }
-                other => Err(mismatch("Channel", &other)),
+                other => Err(mismatch("Channel", other)),
             },
-            INT_NAME => match self.0 {
-                Value::Int(n) => visit_int(n, visitor),
-                other => Err(mismatch("int", &other)),
+            INT_NAME => match self.open()?.0 {
+                Owned::Int(n) => visit_int(n, visitor),
+                other => Err(mismatch("int", other)),
             },
             COMPLEX_NAME => {
-                let (re, im) = match self.0 {
-                    Value::Complex(c) => (c.re, c.im),
-                    Value::Float(x) => (x, 0.0),
-                    Value::Int(n) => (n.to_f64(), 0.0),
-                    other => return Err(mismatch("complex", &other)),
+                let (re, im) = match self.open()?.0 {
+                    Owned::Complex(c) => (c.re, c.im),
+                    Owned::Float(x) => (x, 0.0),
+                    Owned::Int(n) => (n.to_f64(), 0.0),
+                    other => return Err(mismatch("complex", other)),
                 };
                 let parts = Value::Tuple(vec![Value::Float(re), Value::Float(im)]);
-                visitor.visit_newtype_struct(ValueDeserializer(parts))
+                visitor.visit_newtype_struct(ValueDeserializer(parts, 0))
             }
             _ => visitor.visit_newtype_struct(self),
         }
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::List(items)
-            | Value::Tuple(items)
-            | Value::Set(items)
-            | Value::FrozenSet(items) => visit_items(items, visitor),
-            Value::Bytes(b) => visit_items(byte_items(b), visitor),
-            other => Err(mismatch("a sequence (list, tuple, set)", &other)),
+        match self.open()? {
+            (Owned::Items(items, _), inner) => visit_items(items, inner, visitor),
+            (Owned::Bytes(b), _) => visit_plain(b.into_iter(), visitor),
+            (other, _) => Err(mismatch("a sequence (list, tuple, set)", other)),
         }
     }
 
@@ -259,22 +384,21 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        let items = match self.0 {
-            Value::List(items)
-            | Value::Tuple(items)
-            | Value::Set(items)
-            | Value::FrozenSet(items) => items,
-            Value::Bytes(b) => byte_items(b),
-            Value::Complex(c) => vec![Value::Float(c.re), Value::Float(c.im)],
-            other => return Err(mismatch(format!("tuple of {len} elements"), &other)),
+        let wrong_length = |n: usize| ValueError::Mismatch {
+            expected: format!("tuple of {len} elements"),
+            found: format!("{n} elements"),
         };
-        if items.len() != len {
-            return Err(ValueError::Mismatch {
-                expected: format!("tuple of {len} elements"),
-                found: format!("{} elements", items.len()),
-            });
+        match self.open()? {
+            (Owned::Items(items, _), inner) if items.len() == len => {
+                visit_items(items, inner, visitor)
+            }
+            (Owned::Bytes(b), _) if b.len() == len => visit_plain(b.into_iter(), visitor),
+            (Owned::Complex(c), _) if len == 2 => visit_plain([c.re, c.im].into_iter(), visitor),
+            (Owned::Items(items, _), _) => Err(wrong_length(items.len())),
+            (Owned::Bytes(b), _) => Err(wrong_length(b.len())),
+            (Owned::Complex(_), _) => Err(wrong_length(2)),
+            (other, _) => Err(mismatch(format!("tuple of {len} elements"), other)),
         }
-        visit_items(items, visitor)
     }
 
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -287,9 +411,9 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     }
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Dict(pairs) => visit_pairs(pairs, visitor),
-            other => Err(mismatch("dict", &other)),
+        match self.open()? {
+            (Owned::Dict(pairs), inner) => visit_pairs(pairs, inner, visitor),
+            (other, _) => Err(mismatch("dict", other)),
         }
     }
 
@@ -299,10 +423,12 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Dict(pairs) => visit_pairs(pairs, visitor),
-            Value::List(items) | Value::Tuple(items) => visit_items(items, visitor),
-            other => Err(mismatch(format!("dict for struct {name}"), &other)),
+        match self.open()? {
+            (Owned::Dict(pairs), inner) => visit_pairs(pairs, inner, visitor),
+            (Owned::Items(items, Kind::List | Kind::Tuple), inner) => {
+                visit_items(items, inner, visitor)
+            }
+            (other, _) => Err(mismatch(format!("dict for struct {name}"), other)),
         }
     }
 
@@ -312,34 +438,36 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Str(s) => visitor.visit_enum(Variant {
+        match self.open()? {
+            (Owned::Str(s), inner) => visitor.visit_enum(Variant {
                 name: Value::Str(s),
                 payload: None,
+                depth: inner,
             }),
-            Value::Dict(mut pairs) if pairs.len() == 1 => match pairs.pop() {
+            (Owned::Dict(mut pairs), inner) if pairs.len() == 1 => match pairs.pop() {
                 Some((name, payload)) => visitor.visit_enum(Variant {
                     name,
                     payload: Some(payload),
+                    depth: inner,
                 }),
                 None => Err(ValueError::Custom("empty dict".into())),
             },
-            other => Err(mismatch(
+            (other, _) => Err(mismatch(
                 format!("str or one-key dict for enum {name}"),
-                &other,
+                other,
             )),
         }
     }
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        match self.0 {
-            Value::Str(s) => visitor.visit_string(s),
-            Value::Bytes(b) => visitor.visit_byte_buf(b),
-            Value::Int(n) => match n.to_u64() {
+        match self.open()?.0 {
+            Owned::Str(s) => visitor.visit_string(s),
+            Owned::Bytes(b) => visitor.visit_byte_buf(b),
+            Owned::Int(n) => match n.to_u64() {
                 Some(i) => visitor.visit_u64(i),
-                None => Err(mismatch("an identifier", &Value::Int(n))),
+                None => Err(mismatch("an identifier", Owned::Int(n))),
             },
-            other => Err(mismatch("an identifier (str)", &other)),
+            other => Err(mismatch("an identifier (str)", other)),
         }
     }
 
@@ -348,38 +476,7 @@ impl<'de> Deserializer<'de> for ValueDeserializer {
     }
 }
 
-fn visit_int<'de, V: Visitor<'de>>(n: Int, visitor: V) -> Result<V::Value, ValueError> {
-    if let Some(x) = n.to_i64() {
-        visitor.visit_i64(x)
-    } else if let Some(x) = n.to_u64() {
-        visitor.visit_u64(x)
-    } else if let Some(x) = n.to_i128() {
-        visitor.visit_i128(x)
-    } else if let Some(x) = n.to_u128() {
-        visitor.visit_u128(x)
-    } else {
-        // Beyond 128 bits: the decimal text, as `Int` serializes it.
-        visitor.visit_string(n.to_string())
-    }
-}
-
-fn visit_pairs<'de, V: Visitor<'de>>(
-    pairs: Vec<(Value, Value)>,
-    visitor: V,
-) -> Result<V::Value, ValueError> {
-    let len = pairs.len();
-    let mut access = Pairs {
-        iter: pairs.into_iter(),
-        value: None,
-    };
-    let out = visitor.visit_map(&mut access)?;
-    if access.iter.len() > 0 {
-        return Err(de::Error::invalid_length(len, &"fewer entries"));
-    }
-    Ok(out)
-}
-
-struct Items(std::vec::IntoIter<Value>);
+struct Items(std::vec::IntoIter<Value>, usize);
 
 impl<'de> SeqAccess<'de> for Items {
     type Error = ValueError;
@@ -389,7 +486,7 @@ impl<'de> SeqAccess<'de> for Items {
         seed: T,
     ) -> Result<Option<T::Value>, ValueError> {
         match self.0.next() {
-            Some(v) => seed.deserialize(ValueDeserializer(v)).map(Some),
+            Some(v) => seed.deserialize(ValueDeserializer(v, self.1)).map(Some),
             None => Ok(None),
         }
     }
@@ -402,6 +499,7 @@ impl<'de> SeqAccess<'de> for Items {
 struct Pairs {
     iter: std::vec::IntoIter<(Value, Value)>,
     value: Option<Value>,
+    depth: usize,
 }
 
 impl<'de> MapAccess<'de> for Pairs {
@@ -414,7 +512,7 @@ impl<'de> MapAccess<'de> for Pairs {
         match self.iter.next() {
             Some((k, v)) => {
                 self.value = Some(v);
-                seed.deserialize(ValueDeserializer(k)).map(Some)
+                seed.deserialize(ValueDeserializer(k, self.depth)).map(Some)
             }
             None => Ok(None),
         }
@@ -425,7 +523,7 @@ impl<'de> MapAccess<'de> for Pairs {
         seed: T,
     ) -> Result<T::Value, ValueError> {
         match self.value.take() {
-            Some(v) => seed.deserialize(ValueDeserializer(v)),
+            Some(v) => seed.deserialize(ValueDeserializer(v, self.depth)),
             None => Err(ValueError::Custom(
                 "map value asked for before its key".into(),
             )),
@@ -441,6 +539,7 @@ impl<'de> MapAccess<'de> for Pairs {
 struct Variant {
     name: Value,
     payload: Option<Value>,
+    depth: usize,
 }
 
 impl<'de> EnumAccess<'de> for Variant {
@@ -451,19 +550,22 @@ impl<'de> EnumAccess<'de> for Variant {
         self,
         seed: T,
     ) -> Result<(T::Value, Payload), ValueError> {
-        let name = seed.deserialize(ValueDeserializer(self.name))?;
-        Ok((name, Payload(self.payload)))
+        let name = seed.deserialize(ValueDeserializer(self.name, self.depth))?;
+        Ok((name, Payload(self.payload, self.depth)))
     }
 }
 
-struct Payload(Option<Value>);
+struct Payload(Option<Value>, usize);
 
 impl Payload {
-    fn required(self, what: &str) -> Result<Value, ValueError> {
-        self.0.ok_or_else(|| ValueError::Mismatch {
-            expected: what.to_owned(),
-            found: "a unit variant (a bare str)".to_owned(),
-        })
+    fn required(self, what: &str) -> Result<ValueDeserializer, ValueError> {
+        match self.0 {
+            Some(v) => Ok(ValueDeserializer(v, self.1)),
+            None => Err(ValueError::Mismatch {
+                expected: what.to_owned(),
+                found: "a unit variant (a bare str)".to_owned(),
+            }),
+        }
     }
 }
 
@@ -473,7 +575,7 @@ impl<'de> VariantAccess<'de> for Payload {
     fn unit_variant(self) -> Result<(), ValueError> {
         match self.0 {
             None | Some(Value::None) => Ok(()),
-            Some(other) => Err(mismatch("no payload for a unit variant", &other)),
+            Some(other) => Err(mismatch("no payload for a unit variant", Owned::of(other))),
         }
     }
 
@@ -481,7 +583,7 @@ impl<'de> VariantAccess<'de> for Payload {
         self,
         seed: T,
     ) -> Result<T::Value, ValueError> {
-        seed.deserialize(ValueDeserializer(self.required("a variant payload")?))
+        seed.deserialize(self.required("a variant payload")?)
     }
 
     fn tuple_variant<V: Visitor<'de>>(
@@ -489,7 +591,8 @@ impl<'de> VariantAccess<'de> for Payload {
         len: usize,
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        ValueDeserializer(self.required("a tuple variant payload")?).deserialize_tuple(len, visitor)
+        self.required("a tuple variant payload")?
+            .deserialize_tuple(len, visitor)
     }
 
     fn struct_variant<V: Visitor<'de>>(
@@ -497,7 +600,7 @@ impl<'de> VariantAccess<'de> for Payload {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, ValueError> {
-        ValueDeserializer(self.required("a struct variant payload")?)
+        self.required("a struct variant payload")?
             .deserialize_struct("", fields, visitor)
     }
 }

@@ -12,6 +12,21 @@ const MIN_READ: usize = 16 * 1024;
 const SHRINK_ABOVE: usize = 4 * 1024 * 1024;
 
 /// One decoded frame: the message and its body length (the flow-control cost).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{encode_frame, Decoder, Item, Message};
+///
+/// let mut stream = Vec::new();
+/// let msg = Message::ChannelData { channel: 1, data: Item::encode("hi").unwrap() };
+/// encode_frame(&msg, &mut stream).unwrap();
+/// let mut decoder = Decoder::default();
+/// decoder.feed(&stream);
+/// let frame = decoder.next_frame().unwrap().unwrap();
+/// assert_eq!(frame.len, 6); // the body: 05 01 07 02 'h' 'i'
+/// assert_eq!(frame.message, msg);
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     /// The message.
@@ -85,7 +100,24 @@ impl Default for Decoder {
 }
 
 impl Decoder {
-    /// A decoder accepting frame bodies of at most `max_frame` bytes.
+    /// A decoder accepting frame bodies of at most `max_frame` bytes; a frame
+    /// announcing more is refused ([`DecodeError::FrameTooLarge`]) before
+    /// any room is made for it. The protocol's default is
+    /// [`DEFAULT_MAX_FRAME`] (256 MiB); announce the limit you choose in
+    /// your [`Hello`](crate::Hello), so the peer never sends more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{DecodeError, Decoder};
+    ///
+    /// let mut decoder = Decoder::new(1024);
+    /// decoder.feed(&[0x00, 0x10, 0x00, 0x00]); // a frame of 4096 bytes
+    /// assert_eq!(
+    ///     decoder.next_frame(),
+    ///     Err(DecodeError::FrameTooLarge { len: 4096, max: 1024 })
+    /// );
+    /// ```
     pub fn new(max_frame: u32) -> Decoder {
         Decoder {
             buf: Vec::new(),
@@ -265,6 +297,15 @@ impl Decoder {
 /// Bytes written as Python writes a `bytes` literal (`b'bash: python3: not
 /// found\n'`), for quoting what a peer sent in error messages; at most 256
 /// bytes are shown, then `...`.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::quote_bytes;
+///
+/// assert_eq!(quote_bytes(b"bash: python3: not found\n"), "b'bash: python3: not found\\n'");
+/// assert!(quote_bytes(&[0; 300]).ends_with("'..."));
+/// ```
 pub fn quote_bytes(bytes: &[u8]) -> String {
     let shown = &bytes[..bytes.len().min(FIRST_BYTES_KEPT)];
     let mut s = crate::Value::Bytes(shown.to_vec()).repr();
@@ -318,30 +359,55 @@ fn check_roundtrip(message: &Message) {
     let mut second = Vec::new();
     crate::encode_frame_limited(&again, &mut second, u32::MAX).expect("re-encodes");
     assert_eq!(first, second, "re-encoding is not stable");
-    if let Message::ChannelData { data, .. } = message {
-        let _ = data.repr();
-        let through_serde: crate::Value =
-            crate::from_value(data.clone()).expect("Value converts to Value");
-        let mut third = Vec::new();
-        let through_serde = Message::ChannelData {
-            channel: 0,
-            data: crate::to_value(&through_serde).expect("Value converts to Value"),
-        };
-        let mut reference = Vec::new();
-        let same = Message::ChannelData {
-            channel: 0,
-            data: data.clone(),
-        };
-        crate::encode_frame_limited(&through_serde, &mut third, u32::MAX).expect("encodes");
-        crate::encode_frame_limited(&same, &mut reference, u32::MAX).expect("encodes");
-        assert_eq!(third, reference, "serde round trip changed the value");
+    // An item is forwarded as it came (a varint may be longer than it needs
+    // to be); its value re-encodes canonically, and postcard, through the
+    // derived impls, writes exactly that.
+    let canonical = match message {
+        Message::ChannelData { channel, data } => match data.to_value() {
+            Ok(value) => {
+                let item = crate::Item::from_value(&value).expect("a decoded value encodes");
+                check_item(&item, value);
+                Some(Message::ChannelData {
+                    channel: *channel,
+                    data: item,
+                })
+            }
+            // Over the Value budget: neither side can build the Value.
+            Err(_) => None,
+        },
+        other => Some(other.clone()),
+    };
+    if let Some(canonical) = canonical {
+        let mut expected = Vec::new();
+        crate::encode_frame_limited(&canonical, &mut expected, u32::MAX).expect("encodes");
+        let body = postcard::to_stdvec(message).expect("postcard encodes a decoded message");
+        assert_eq!(body, expected[4..], "postcard disagrees with encode_frame");
     }
+}
+
+/// A canonical item and its value: decoding straight from the bytes, and
+/// converting through serde, give that value again.
+fn check_item(item: &crate::Item, value: crate::Value) {
+    let _ = value.repr();
+    let direct: crate::Value = item.decode().expect("decodes as it did");
+    assert_eq!(
+        crate::Item::from_value(&direct).as_ref(),
+        Ok(item),
+        "decoding changed the value"
+    );
+    let through_serde: crate::Value = crate::from_value(value).expect("Value converts to Value");
+    let back = crate::to_value(&through_serde).expect("Value converts to Value");
+    assert_eq!(
+        crate::Item::from_value(&back).as_ref(),
+        Ok(item),
+        "serde round trip changed the value"
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{encode_frame, Value};
+    use crate::{encode_frame, Item, Value};
 
     fn frame(msg: &Message) -> Vec<u8> {
         let mut out = Vec::new();
@@ -355,7 +421,7 @@ mod tests {
             Message::Terminate,
             Message::ChannelData {
                 channel: 7,
-                data: Value::Bytes(vec![5; 70_000]),
+                data: Item::encode(serde_bytes::Bytes::new(&[5; 70_000])).expect("encodes"),
             },
             Message::Status { channel: 1 },
         ];
@@ -377,7 +443,7 @@ mod tests {
     fn read_buf_offers_whole_frame() {
         let stream = frame(&Message::ChannelData {
             channel: 1,
-            data: Value::Bytes(vec![1; 1 << 20]),
+            data: Item::from_value(&Value::Bytes(vec![1; 1 << 20])).expect("encodes"),
         });
         let mut d = Decoder::default();
         d.feed(&stream[..10]);
@@ -443,5 +509,7 @@ mod tests {
         fuzz_decode(&[1, 0, 0, 0, 3]);
         fuzz_decode(&[5, 1, 10, 1, 9, 1, 13, 4, 12, 0]);
         fuzz_decode(&frame(&Message::Hello(crate::Hello::default())));
+        // A value tag written as a two-byte varint: forwarded as it came.
+        fuzz_decode(&[5, 0, 0x80, 0]);
     }
 }

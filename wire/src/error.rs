@@ -5,7 +5,19 @@ use std::fmt;
 use thiserror::Error;
 
 /// A Rust value and a [`Value`](crate::Value) did not fit each other
-/// ([`to_value`](crate::to_value), [`from_value`](crate::from_value)).
+/// ([`to_value`](crate::to_value), [`from_value`](crate::from_value),
+/// [`Item::decode`](crate::Item::decode)).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{from_value, Item, Value, ValueError};
+///
+/// let err = from_value::<u8>(Value::from(300)).unwrap_err();
+/// assert_eq!(err, ValueError::OutOfRange { value: "300".into(), target: "u8" });
+/// let err = Item::encode("x").unwrap().decode::<i32>().unwrap_err();
+/// assert_eq!(err.to_string(), "expected i32, found str 'x'");
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ValueError {
@@ -24,6 +36,21 @@ pub enum ValueError {
         value: String,
         /// The Rust type, e.g. `u8`.
         target: &'static str,
+    },
+    /// Containers nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH): such a
+    /// value could not travel, and converting it would need unbounded stack.
+    #[error("value nests deeper than {} containers", crate::MAX_DEPTH)]
+    TooDeep,
+    /// Decoding an item into a [`Value`](crate::Value) would take more memory
+    /// than its budget (see [`Item::value_budget`](crate::Item::value_budget)).
+    #[error(
+        "the item would take more than its budget of {budget} bytes as a Value; \
+         receive it as a typed Rust value instead (its cost is that type's), \
+         or allow a larger budget"
+    )]
+    OverBudget {
+        /// The budget, in bytes.
+        budget: usize,
     },
     /// Any other error, from serde or a `Serialize`/`Deserialize` impl.
     #[error("{0}")]
@@ -56,7 +83,20 @@ impl serde::de::Error for ValueError {
     }
 }
 
-/// A message could not be encoded.
+/// A message or item could not be encoded.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{EncodeError, Item, Value};
+///
+/// // Python cannot hash a list: it cannot be a dict key.
+/// let dict = Value::Dict(vec![(Value::List(vec![]), Value::None)]);
+/// assert_eq!(
+///     Item::from_value(&dict),
+///     Err(EncodeError::Unhashable { found: "list", place: "dict key" })
+/// );
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum EncodeError {
@@ -79,6 +119,10 @@ pub enum EncodeError {
     /// Containers nest deeper than [`MAX_DEPTH`](crate::MAX_DEPTH).
     #[error("value nests deeper than {} containers", crate::MAX_DEPTH)]
     TooDeep,
+    /// The Rust value could not be converted (its `Serialize` impl failed,
+    /// or a channel id is out of range).
+    #[error(transparent)]
+    Value(#[from] ValueError),
 }
 
 /// A byte stream that is not valid execnet wire format (see `WIRE.md`,
@@ -88,6 +132,18 @@ pub enum EncodeError {
 /// To quote what the peer sent (e.g. a shell error instead of a `Hello`),
 /// use [`Decoder::first_bytes`](crate::Decoder::first_bytes) and
 /// [`quote_bytes`](crate::quote_bytes).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{decode_message, DecodeError};
+///
+/// // ChannelData on channel 1 holding a value with tag 99.
+/// assert_eq!(
+///     decode_message(&[5, 1, 99]),
+///     Err(DecodeError::UnknownValueTag { tag: 99, offset: 2 })
+/// );
+/// ```
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum DecodeError {
@@ -184,6 +240,13 @@ pub enum DecodeError {
         offset: usize,
         /// How many bytes are left.
         extra: usize,
+    },
+    /// A `Value` in a control message (`Hello` info, `Reconfigure`
+    /// settings) would take more memory than the budget to decode.
+    #[error("a value in the message would take more than {budget} bytes to decode")]
+    ValueOverBudget {
+        /// The budget, in bytes.
+        budget: usize,
     },
     /// A count or length larger than the bytes left in the frame could hold.
     #[error("count {count} at byte {offset} is more than the {remaining} bytes left can hold")]

@@ -1,6 +1,14 @@
 //! The messages of the protocol (`WIRE.md`, section 4).
+//!
+//! The message types derive serde's traits, and postcard encodes them: the
+//! variant order gives the tags, struct fields follow in order, integers
+//! are varints, `[u8; 4]` is four raw bytes. A [`Value`] encodes as the
+//! tagged enum of `WIRE.md` section 6 (its `Serialize` impl does that for
+//! compact formats), an [`Item`] is a value already in that form.
 
-use crate::Value;
+use serde::{Deserialize, Serialize};
+
+use crate::{Item, Value};
 
 /// The magic bytes that open every `Hello`: `EXNT`.
 pub const MAGIC: [u8; 4] = *b"EXNT";
@@ -8,14 +16,35 @@ pub const MAGIC: [u8; 4] = *b"EXNT";
 pub const PROTOCOL_VERSION: u32 = 1;
 /// The default receive window per channel, in bytes (8 MiB).
 pub const DEFAULT_WINDOW: u64 = 8 * 1024 * 1024;
-/// The default largest frame body accepted, in bytes (256 MiB).
+/// The default largest frame body accepted, in bytes (256 MiB). A
+/// [`Decoder`](crate::Decoder) takes its limit as an argument
+/// ([`Decoder::new`](crate::Decoder::new)); each side announces its own in
+/// its [`Hello`], and the other side never sends a larger frame.
 pub const DEFAULT_MAX_FRAME: u32 = 256 * 1024 * 1024;
 /// How deep containers may nest inside a value (a container counts one level).
 pub const MAX_DEPTH: usize = 200;
 
 /// One protocol message; the variant order gives the wire tags 0 to 9.
+///
+/// Encode with [`encode_frame`](crate::encode_frame), decode with
+/// [`Decoder`](crate::Decoder) or [`decode_message`](crate::decode_message);
+/// `postcard::to_stdvec(&message)` gives the same body bytes.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{decode_message, encode_frame, Item, Message};
+///
+/// let msg = Message::ChannelData { channel: 3, data: Item::encode("hi").unwrap() };
+/// assert_eq!(msg.tag(), 5);
+/// assert_eq!((msg.name(), msg.channel()), ("ChannelData", Some(3)));
+/// let mut frame = Vec::new();
+/// encode_frame(&msg, &mut frame).unwrap();
+/// assert_eq!(frame, [6, 0, 0, 0, 5, 3, 7, 2, b'h', b'i']);
+/// assert_eq!(decode_message(&frame[4..]), Ok(msg));
+/// ```
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// Tag 0: each side's first frame.
     Hello(Hello),
@@ -48,8 +77,8 @@ pub enum Message {
     ChannelData {
         /// The channel.
         channel: u32,
-        /// The item.
-        data: Value,
+        /// The item, in its wire form.
+        data: Item,
     },
     /// Tag 6: the sender closed its end.
     ChannelClose {
@@ -79,16 +108,37 @@ pub enum Message {
 
 /// The function call a [`Message::ChannelExec`] asks for after running its
 /// source: `function(channel, **kwargs)`.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{Call, Value};
+///
+/// let call = Call { function: "main".into(), kwargs: vec![("n".into(), Value::from(3))] };
+/// assert_eq!(postcard::to_stdvec(&call).unwrap(), b"\x04main\x01\x01n\x02\x06");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     /// The name of a function the source defines.
     pub function: String,
-    /// Keyword arguments, in order.
+    /// Keyword arguments, in order. (Each value counts as one container
+    /// deep, as it sits in the arguments.)
+    #[serde(with = "crate::tagged::kwargs")]
     pub kwargs: Vec<(String, Value)>,
 }
 
 /// The handshake message each side sends first.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{Hello, Value, DEFAULT_MAX_FRAME, MAGIC};
+///
+/// let hello = Hello::new(1 << 20, DEFAULT_MAX_FRAME, Value::Dict(vec![]));
+/// assert_eq!(hello.magic, MAGIC);
+/// assert_eq!(Hello::default().window, execnet_wire::DEFAULT_WINDOW);
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Hello {
     /// Must be [`MAGIC`].
     pub magic: [u8; 4],

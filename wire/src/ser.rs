@@ -8,17 +8,14 @@
 
 use serde::ser::{self, Serialize, Serializer};
 
-use crate::value::set_channel_attachment;
-use crate::{take_channel_attachment, ChannelRef, Complex, Int, Value, ValueError};
+use crate::value::Stash;
+use crate::{ChannelRef, Complex, Int, Value, ValueError, MAX_DEPTH};
 
-/// The newtype-struct name through which channels cross serde: a channel
-/// handle's `Serialize` stashes its attachment with
-/// [`stash_channel_attachment`](crate::stash_channel_attachment) and calls
-/// `serializer.serialize_newtype_struct(CHANNEL_NEWTYPE_NAME, &id_u32)`; its
-/// `Deserialize` calls `deserializer.deserialize_newtype_struct(CHANNEL_NEWTYPE_NAME, visitor)`
-/// and, in `visit_newtype_struct`, reads the `u32` id and then
-/// [`take_channel_attachment`]. [`ChannelRef`] does exactly this.
-pub const CHANNEL_NEWTYPE_NAME: &str = "$execnet::Channel";
+/// The newtype-struct name through which channels cross serde. Only
+/// [`ChannelRef`]'s `Serialize`/`Deserialize` use it (a channel handle of
+/// another crate serializes *through* a `ChannelRef` carrying it as the
+/// attachment); see `Stash` for how the attachment travels.
+pub(crate) const CHANNEL_NEWTYPE_NAME: &str = "$execnet::Channel";
 
 pub(crate) const SET_NAME: &str = "$execnet::Set";
 pub(crate) const FROZENSET_NAME: &str = "$execnet::FrozenSet";
@@ -33,6 +30,10 @@ pub(crate) const VALUE_NAME: &str = "$execnet::Value";
 /// `serde_bytes` `Bytes`, `char` `Str`, a unit enum variant `Str(name)` and
 /// other variants `Dict {name: payload}`.
 ///
+/// Data nested deeper than [`MAX_DEPTH`] containers is refused
+/// ([`ValueError::TooDeep`]) whatever its depth: it could not travel, and
+/// the refusal comes before the stack runs out.
+///
 /// # Examples
 ///
 /// ```
@@ -43,12 +44,37 @@ pub(crate) const VALUE_NAME: &str = "$execnet::Value";
 /// assert_eq!(to_value(&v).unwrap(), v);
 /// ```
 pub fn to_value<T: Serialize + ?Sized>(value: &T) -> Result<Value, ValueError> {
-    value.serialize(ValueSerializer)
+    value.serialize(ValueSerializer { depth: 0 })
 }
 
 impl Serialize for Value {
+    /// Self-describing formats (JSON, [`to_value`]) get the natural shape;
+    /// compact ones (postcard, bincode) the wire's tagged enum, so postcard
+    /// writes exactly the bytes of `WIRE.md` section 6. Either way a value
+    /// nested deeper than [`MAX_DEPTH`](crate::MAX_DEPTH) is an error, not
+    /// a stack overflow.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
+        if serializer.is_human_readable() {
+            Natural(self, 0).serialize(serializer)
+        } else {
+            crate::tagged::Tagged(self, 0).serialize(serializer)
+        }
+    }
+}
+
+/// A value at `depth`, in its natural shape.
+struct Natural<'a>(&'a Value, usize);
+
+impl Serialize for Natural<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Natural(v, depth) = *self;
+        // A backstop for serializers that do not count (ours do, and stop
+        // one level earlier with a typed error).
+        if depth > MAX_DEPTH && crate::deep::is_container(v) {
+            return Err(ser::Error::custom(ValueError::TooDeep));
+        }
+        let inner = depth + 1;
+        match v {
             Value::None => serializer.serialize_unit(),
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::Int(n) => n.serialize(serializer),
@@ -56,30 +82,34 @@ impl Serialize for Value {
             Value::Complex(c) => c.serialize(serializer),
             Value::Bytes(b) => serializer.serialize_bytes(b),
             Value::Str(s) => serializer.serialize_str(s),
-            Value::List(items) => serializer.collect_seq(items),
+            Value::List(items) => Seq(items, inner).serialize(serializer),
             Value::Tuple(items) => {
                 use ser::SerializeTuple;
                 let mut t = serializer.serialize_tuple(items.len())?;
                 for item in items {
-                    t.serialize_element(item)?;
+                    t.serialize_element(&Natural(item, inner))?;
                 }
                 t.end()
             }
-            Value::Dict(pairs) => serializer.collect_map(pairs.iter().map(|(k, v)| (k, v))),
-            Value::Set(items) => serializer.serialize_newtype_struct(SET_NAME, &Seq(items)),
+            Value::Dict(pairs) => serializer.collect_map(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (Natural(k, inner), Natural(v, inner))),
+            ),
+            Value::Set(items) => serializer.serialize_newtype_struct(SET_NAME, &Seq(items, inner)),
             Value::FrozenSet(items) => {
-                serializer.serialize_newtype_struct(FROZENSET_NAME, &Seq(items))
+                serializer.serialize_newtype_struct(FROZENSET_NAME, &Seq(items, inner))
             }
             Value::Channel(c) => c.serialize(serializer),
         }
     }
 }
 
-struct Seq<'a>(&'a [Value]);
+struct Seq<'a>(&'a [Value], usize);
 
 impl Serialize for Seq<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0)
+        serializer.collect_seq(self.0.iter().map(|v| Natural(v, self.1)))
     }
 }
 
@@ -109,31 +139,45 @@ impl Serialize for Complex {
 }
 
 impl Serialize for ChannelRef {
-    /// Through the [`CHANNEL_NEWTYPE_NAME`] protocol (other formats see the id).
+    /// As its id, in a private newtype that our serializers recognize: they
+    /// take the attachment along (`to_value` keeps it in the `Value`,
+    /// [`Item::encode`](crate::Item::encode) lists it); other formats write
+    /// the id and the attachment stays behind.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        // Always set (None clears), so a stale attachment never sticks to us.
-        set_channel_attachment(self.attachment().cloned());
-        let result = serializer.serialize_newtype_struct(CHANNEL_NEWTYPE_NAME, &self.id());
-        // Formats other than ours leave it: do not keep it alive.
-        set_channel_attachment(None);
-        result
+        let _stash = Stash::new(self.clone());
+        serializer.serialize_newtype_struct(CHANNEL_NEWTYPE_NAME, &self.id())
     }
 }
 
-/// The serializer behind [`to_value`].
-struct ValueSerializer;
+/// The serializer behind [`to_value`]; `depth` counts the containers
+/// around the value it makes.
+#[derive(Clone, Copy)]
+struct ValueSerializer {
+    depth: usize,
+}
 
-fn special_newtype(name: &str, inner: Value) -> Result<Value, ValueError> {
+impl ValueSerializer {
+    /// The depth of the elements of a container made here.
+    fn enter(self) -> Result<usize, ValueError> {
+        if self.depth >= MAX_DEPTH {
+            Err(ValueError::TooDeep)
+        } else {
+            Ok(self.depth + 1)
+        }
+    }
+}
+
+fn special_newtype(name: &str, mut inner: Value) -> Result<Value, ValueError> {
     let mismatch = |expected: &str, found: &Value| ValueError::Mismatch {
         expected: expected.to_owned(),
         found: found.describe(),
     };
-    Ok(match (name, inner) {
-        (SET_NAME, Value::List(items)) => Value::Set(items),
-        (FROZENSET_NAME, Value::List(items)) => Value::FrozenSet(items),
+    Ok(match (name, &mut inner) {
+        (SET_NAME, Value::List(items)) => Value::Set(std::mem::take(items)),
+        (FROZENSET_NAME, Value::List(items)) => Value::FrozenSet(std::mem::take(items)),
         (COMPLEX_NAME, Value::Tuple(parts)) => match parts.as_slice() {
             [Value::Float(re), Value::Float(im)] => Value::Complex(Complex::new(*re, *im)),
-            _ => return Err(mismatch("(re, im) floats", &Value::Tuple(parts))),
+            _ => return Err(mismatch("(re, im) floats", &inner)),
         },
         (BIGINT_NAME, Value::Str(s)) => match s.parse::<Int>() {
             Ok(n) => Value::Int(n),
@@ -143,7 +187,7 @@ fn special_newtype(name: &str, inner: Value) -> Result<Value, ValueError> {
             match n.to_u64().and_then(|n| u32::try_from(n).ok()) {
                 Some(id) => {
                     let mut c = ChannelRef::new(id);
-                    c.set_attachment(take_channel_attachment());
+                    c.set_attachment(Stash::take(id));
                     Value::Channel(c)
                 }
                 None => {
@@ -154,9 +198,9 @@ fn special_newtype(name: &str, inner: Value) -> Result<Value, ValueError> {
                 }
             }
         }
-        (SET_NAME | FROZENSET_NAME, other) => return Err(mismatch("a sequence", &other)),
-        (CHANNEL_NEWTYPE_NAME, other) => return Err(mismatch("a u32 channel id", &other)),
-        (_, other) => return Err(mismatch(name, &other)),
+        (SET_NAME | FROZENSET_NAME, _) => return Err(mismatch("a sequence", &inner)),
+        (CHANNEL_NEWTYPE_NAME, _) => return Err(mismatch("a u32 channel id", &inner)),
+        _ => return Err(mismatch(name, &inner)),
     })
 }
 
@@ -251,7 +295,7 @@ impl Serializer for ValueSerializer {
         name: &'static str,
         value: &T,
     ) -> Result<Value, ValueError> {
-        let inner = value.serialize(ValueSerializer)?;
+        let inner = value.serialize(self)?;
         if is_special(name) {
             special_newtype(name, inner)
         } else {
@@ -265,21 +309,23 @@ impl Serializer for ValueSerializer {
         variant: &'static str,
         value: &T,
     ) -> Result<Value, ValueError> {
-        let payload = value.serialize(ValueSerializer)?;
+        let payload = value.serialize(ValueSerializer {
+            depth: self.enter()?,
+        })?;
         Ok(Value::Dict(vec![(Value::Str(variant.to_owned()), payload)]))
     }
     fn serialize_seq(self, len: Option<usize>) -> Result<SeqSerializer, ValueError> {
-        Ok(SeqSerializer::new(len, false))
+        Ok(SeqSerializer::new(len, false, self.enter()?))
     }
     fn serialize_tuple(self, len: usize) -> Result<SeqSerializer, ValueError> {
-        Ok(SeqSerializer::new(Some(len), true))
+        Ok(SeqSerializer::new(Some(len), true, self.enter()?))
     }
     fn serialize_tuple_struct(
         self,
         _name: &'static str,
         len: usize,
     ) -> Result<SeqSerializer, ValueError> {
-        Ok(SeqSerializer::new(Some(len), true))
+        Ok(SeqSerializer::new(Some(len), true, self.enter()?))
     }
     fn serialize_tuple_variant(
         self,
@@ -288,20 +334,21 @@ impl Serializer for ValueSerializer {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeTupleVariant, ValueError> {
+        let depth = self.enter()?;
         Ok(VariantSerializer {
             variant,
-            inner: SeqSerializer::new(Some(len), true),
+            inner: SeqSerializer::new(Some(len), true, ValueSerializer { depth }.enter()?),
         })
     }
     fn serialize_map(self, len: Option<usize>) -> Result<MapSerializer, ValueError> {
-        Ok(MapSerializer::new(len))
+        Ok(MapSerializer::new(len, self.enter()?))
     }
     fn serialize_struct(
         self,
         _name: &'static str,
         len: usize,
     ) -> Result<MapSerializer, ValueError> {
-        Ok(MapSerializer::new(Some(len)))
+        Ok(MapSerializer::new(Some(len), self.enter()?))
     }
     fn serialize_struct_variant(
         self,
@@ -310,9 +357,10 @@ impl Serializer for ValueSerializer {
         variant: &'static str,
         len: usize,
     ) -> Result<Self::SerializeStructVariant, ValueError> {
+        let depth = self.enter()?;
         Ok(VariantSerializer {
             variant,
-            inner: MapSerializer::new(Some(len)),
+            inner: MapSerializer::new(Some(len), ValueSerializer { depth }.enter()?),
         })
     }
 }
@@ -321,21 +369,25 @@ impl Serializer for ValueSerializer {
 struct SeqSerializer {
     items: Vec<Value>,
     tuple: bool,
+    /// The depth of the elements.
+    depth: usize,
 }
 
 impl SeqSerializer {
-    fn new(len: Option<usize>, tuple: bool) -> SeqSerializer {
+    fn new(len: Option<usize>, tuple: bool, depth: usize) -> SeqSerializer {
         // The hint comes from the Rust data; cap it so a lying impl cannot
         // make us reserve absurd amounts.
         let cap = len.unwrap_or(0).min(4096);
         SeqSerializer {
             items: Vec::with_capacity(cap),
             tuple,
+            depth,
         }
     }
 
     fn push<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
-        self.items.push(value.serialize(ValueSerializer)?);
+        let depth = self.depth;
+        self.items.push(value.serialize(ValueSerializer { depth })?);
         Ok(())
     }
 
@@ -385,14 +437,21 @@ impl ser::SerializeTupleStruct for SeqSerializer {
 struct MapSerializer {
     pairs: Vec<(Value, Value)>,
     key: Option<Value>,
+    /// The depth of the keys and values.
+    depth: usize,
 }
 
 impl MapSerializer {
-    fn new(len: Option<usize>) -> MapSerializer {
+    fn new(len: Option<usize>, depth: usize) -> MapSerializer {
         MapSerializer {
             pairs: Vec::with_capacity(len.unwrap_or(0).min(4096)),
             key: None,
+            depth,
         }
+    }
+
+    fn inner(&self) -> ValueSerializer {
+        ValueSerializer { depth: self.depth }
     }
 }
 
@@ -400,7 +459,7 @@ impl ser::SerializeMap for MapSerializer {
     type Ok = Value;
     type Error = ValueError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ValueError> {
-        self.key = Some(key.serialize(ValueSerializer)?);
+        self.key = Some(key.serialize(self.inner())?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
@@ -408,7 +467,8 @@ impl ser::SerializeMap for MapSerializer {
             .key
             .take()
             .ok_or_else(|| ValueError::Custom("map value serialized before its key".into()))?;
-        self.pairs.push((key, value.serialize(ValueSerializer)?));
+        let value = value.serialize(self.inner())?;
+        self.pairs.push((key, value));
         Ok(())
     }
     fn end(self) -> Result<Value, ValueError> {
@@ -424,7 +484,7 @@ impl ser::SerializeStruct for MapSerializer {
         key: &'static str,
         value: &T,
     ) -> Result<(), ValueError> {
-        let value = value.serialize(ValueSerializer)?;
+        let value = value.serialize(self.inner())?;
         self.pairs.push((Value::Str(key.to_owned()), value));
         Ok(())
     }

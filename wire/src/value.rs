@@ -13,7 +13,16 @@ use crate::Int;
 /// Python's `dict`), `Set` and `FrozenSet` keep the order they arrived in.
 /// Convert Rust data with [`to_value`](crate::to_value) and
 /// [`from_value`](crate::from_value); print it as Python would with
-/// [`Value::repr`].
+/// [`Value::repr`] (or `Display`).
+///
+/// Nesting depth is not limited by the type, but every operation on a value
+/// is safe at any depth: dropping, cloning, comparing and `Debug` never
+/// recurse on the call stack, `repr` and `Display` print containers deeper
+/// than [`MAX_DEPTH`](crate::MAX_DEPTH) as `...`, and converting or encoding
+/// a value nested deeper than that is an error (it could not travel anyway).
+/// Because `Value` implements `Drop` (iteratively), move a payload out of it
+/// with [`std::mem::take`] on a `&mut` binding, or with the `into_*`
+/// methods, rather than by destructuring a `Value` by value.
 ///
 /// # Examples
 ///
@@ -22,10 +31,14 @@ use crate::Int;
 ///
 /// let v = Value::Tuple(vec![Value::from(1), Value::from("a")]);
 /// assert_eq!(v.repr(), "(1, 'a')");
+/// assert_eq!(v.to_string(), "(1, 'a')");
 /// assert_eq!(v.type_name(), "tuple");
+///
+/// // Move the elements out: `into_items` (or `std::mem::take` on a `&mut`).
+/// let items = v.into_items().unwrap();
+/// assert_eq!(items, [Value::from(1), Value::from("a")]);
 /// ```
 #[non_exhaustive]
-#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// Python's `None`.
     None,
@@ -56,6 +69,16 @@ pub enum Value {
 }
 
 /// A complex number (Python's `complex`).
+///
+/// # Examples
+///
+/// ```
+/// use execnet_wire::{from_value, Complex, Value};
+///
+/// let c = Value::Complex(Complex::new(1.0, -2.0));
+/// assert_eq!(c.repr(), "(1-2j)");
+/// assert_eq!(from_value::<Complex>(c).unwrap().im, -2.0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct Complex {
     /// The real part.
@@ -77,7 +100,26 @@ pub type Attachment = Arc<dyn Any + Send + Sync>;
 /// A channel inside a [`Value`]: its id, plus an optional attachment that the
 /// gateway layer sets (the live channel handle) so a value can carry it.
 ///
-/// Equality compares ids only.
+/// Equality compares ids only. A channel handle of another crate crosses
+/// serde as a `ChannelRef` carrying itself as the attachment: our
+/// serializers and deserializers keep the attachment with the id (for one
+/// call, and only for that id); other formats see the id alone.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use execnet_wire::{ChannelRef, Item};
+///
+/// let handle = ChannelRef::new(3).with_attachment(Arc::new("the live handle"));
+/// let item = Item::encode(&(1, &handle)).unwrap();
+/// assert_eq!(item.channels(), [ChannelRef::new(3)]);
+/// let (_, back): (i32, ChannelRef) = item.decode().unwrap();
+/// let attached = back.attachment().and_then(|a| a.downcast_ref::<&str>());
+/// assert_eq!(attached, Some(&"the live handle"));
+/// // Other formats see the id, and keep nothing.
+/// assert_eq!(serde_json::to_string(&handle).unwrap(), "3");
+/// ```
 #[derive(Clone)]
 pub struct ChannelRef {
     id: u32,
@@ -135,24 +177,48 @@ impl fmt::Debug for ChannelRef {
 }
 
 thread_local! {
-    static CHANNEL_ATTACHMENT: RefCell<Option<Attachment>> = const { RefCell::new(None) };
+    /// The channel whose attachment is crossing serde right now on this
+    /// thread (see [`Stash`]).
+    static STASH: RefCell<Option<ChannelRef>> = const { RefCell::new(None) };
 }
 
-/// Leaves `attachment` for the next channel that the [`to_value`](crate::to_value)
-/// serializer or a channel handle's `Deserialize` builds on this thread (see
-/// [`CHANNEL_NEWTYPE_NAME`](crate::CHANNEL_NEWTYPE_NAME)); replaces any
-/// attachment left before.
-pub fn stash_channel_attachment(attachment: Attachment) {
-    CHANNEL_ATTACHMENT.with(|slot| *slot.borrow_mut() = Some(attachment));
+/// How a channel's attachment crosses serde, which carries only data.
+///
+/// A serializer or deserializer of this crate that is about to hand a
+/// channel id through `serde` leaves the channel here for exactly the
+/// duration of that one call: [`ChannelRef`]'s `Serialize` and our
+/// deserializers (`from_value`, [`Item::decode`](crate::Item::decode))
+/// hold a `Stash` while they call into serde, and the other side takes
+/// the attachment by id. The guard clears the slot when it goes out of
+/// scope, also on error or panic, so an attachment never outlives the call
+/// (nothing keeps a gateway alive), and a taker asking for another id gets
+/// nothing (no channel attaches to the wrong value).
+pub(crate) struct Stash(());
+
+impl Stash {
+    /// Leaves `channel` for the call the guard spans.
+    pub(crate) fn new(channel: ChannelRef) -> Stash {
+        STASH.with(|slot| *slot.borrow_mut() = Some(channel));
+        Stash(())
+    }
+
+    /// Takes the attachment left for channel `id`, if that is the channel
+    /// left; clears the slot either way.
+    pub(crate) fn take(id: u32) -> Option<Attachment> {
+        let left = STASH.with(|slot| slot.borrow_mut().take())?;
+        if left.id() == id {
+            left.attachment
+        } else {
+            None
+        }
+    }
 }
 
-/// Takes the attachment left by [`stash_channel_attachment`] on this thread.
-pub fn take_channel_attachment() -> Option<Attachment> {
-    CHANNEL_ATTACHMENT.with(|slot| slot.borrow_mut().take())
-}
-
-pub(crate) fn set_channel_attachment(attachment: Option<Attachment>) {
-    CHANNEL_ATTACHMENT.with(|slot| *slot.borrow_mut() = attachment);
+impl Drop for Stash {
+    fn drop(&mut self) {
+        // `try_with`: the thread-local may be gone during thread teardown.
+        let _ = STASH.try_with(|slot| slot.borrow_mut().take());
+    }
 }
 
 impl Value {
@@ -178,25 +244,36 @@ impl Value {
     }
 
     /// Calls `f` on every channel inside this value (dict keys included),
-    /// e.g. for the gateway to attach or resolve its handles.
+    /// in order, e.g. for the gateway to attach or resolve its handles.
+    /// Works at any depth (no recursion).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{ChannelRef, Value};
+    ///
+    /// let mut v = Value::Tuple(vec![Value::Channel(ChannelRef::new(2)), Value::from(7)]);
+    /// let mut ids = Vec::new();
+    /// v.visit_channels_mut(&mut |c| ids.push(c.id()));
+    /// assert_eq!(ids, [2]);
+    /// ```
     pub fn visit_channels_mut(&mut self, f: &mut dyn FnMut(&mut ChannelRef)) {
-        match self {
-            Value::Channel(c) => f(c),
-            Value::List(items)
-            | Value::Tuple(items)
-            | Value::Set(items)
-            | Value::FrozenSet(items) => {
-                for item in items {
-                    item.visit_channels_mut(f);
+        let mut pending: Vec<&mut Value> = vec![self];
+        while let Some(v) = pending.pop() {
+            match v {
+                Value::Channel(c) => f(c),
+                Value::List(items)
+                | Value::Tuple(items)
+                | Value::Set(items)
+                | Value::FrozenSet(items) => pending.extend(items.iter_mut().rev()),
+                Value::Dict(pairs) => {
+                    for (k, x) in pairs.iter_mut().rev() {
+                        pending.push(x);
+                        pending.push(k);
+                    }
                 }
+                _ => {}
             }
-            Value::Dict(pairs) => {
-                for (k, v) in pairs {
-                    k.visit_channels_mut(f);
-                    v.visit_channels_mut(f);
-                }
-            }
-            _ => {}
         }
     }
 
@@ -206,14 +283,20 @@ impl Value {
     /// A frozenset counts as hashable without looking inside: its elements
     /// are checked where it is encoded or decoded.
     pub fn is_hashable(&self) -> bool {
-        match self {
-            Value::List(_) | Value::Dict(_) | Value::Set(_) => false,
-            Value::Tuple(items) => items.iter().all(Value::is_hashable),
-            _ => true,
-        }
+        unhashable_part(self).is_none()
     }
 
     /// For a `Dict`, the value of the first pair whose key is `Str(key)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_wire::{to_value, Value};
+    ///
+    /// let info = to_value(&[("pid", 42)].into_iter().collect::<std::collections::BTreeMap<_, _>>()).unwrap();
+    /// assert_eq!(info.get("pid"), Some(&Value::from(42)));
+    /// assert_eq!(info.get("cwd"), None);
+    /// ```
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Dict(pairs) => pairs
@@ -240,6 +323,42 @@ impl Value {
         }
     }
 
+    /// The elements of a `List`, `Tuple`, `Set` or `FrozenSet`, moved out;
+    /// `Err(self)` for anything else.
+    pub fn into_items(mut self) -> Result<Vec<Value>, Value> {
+        match &mut self {
+            Value::List(items)
+            | Value::Tuple(items)
+            | Value::Set(items)
+            | Value::FrozenSet(items) => Ok(std::mem::take(items)),
+            _ => Err(self),
+        }
+    }
+
+    /// The pairs of a `Dict`, moved out; `Err(self)` for anything else.
+    pub fn into_pairs(mut self) -> Result<Vec<(Value, Value)>, Value> {
+        match &mut self {
+            Value::Dict(pairs) => Ok(std::mem::take(pairs)),
+            _ => Err(self),
+        }
+    }
+
+    /// The string of a `Str`, moved out; `Err(self)` for anything else.
+    pub fn into_string(mut self) -> Result<String, Value> {
+        match &mut self {
+            Value::Str(s) => Ok(std::mem::take(s)),
+            _ => Err(self),
+        }
+    }
+
+    /// The bytes of a `Bytes`, moved out; `Err(self)` for anything else.
+    pub fn into_bytes(mut self) -> Result<Vec<u8>, Value> {
+        match &mut self {
+            Value::Bytes(b) => Ok(std::mem::take(b)),
+            _ => Err(self),
+        }
+    }
+
     /// A short description for error messages: the type and the start of
     /// the repr, e.g. `str 'abc'`, `int 300`, `None`.
     pub(crate) fn describe(&self) -> String {
@@ -260,13 +379,18 @@ impl Value {
     }
 }
 
-/// The first part of `v` that Python cannot hash, if any.
+/// The first part of `v` that Python cannot hash, if any (looking into
+/// tuples, at any depth, without recursion).
 pub(crate) fn unhashable_part(v: &Value) -> Option<&'static str> {
-    match v {
-        Value::List(_) | Value::Dict(_) | Value::Set(_) => Some(v.type_name()),
-        Value::Tuple(items) => items.iter().find_map(unhashable_part),
-        _ => None,
+    let mut pending = vec![v];
+    while let Some(v) = pending.pop() {
+        match v {
+            Value::List(_) | Value::Dict(_) | Value::Set(_) => return Some(v.type_name()),
+            Value::Tuple(items) => pending.extend(items.iter().rev()),
+            _ => {}
+        }
     }
+    None
 }
 
 macro_rules! value_from_int {

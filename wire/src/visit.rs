@@ -7,12 +7,22 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 
 use crate::de::RAW_VALUE;
+use crate::ser::CHANNEL_NEWTYPE_NAME;
 use crate::ser::{COMPLEX_NAME, INT_NAME, VALUE_NAME};
-use crate::{take_channel_attachment, ChannelRef, Complex, Int, Value, CHANNEL_NEWTYPE_NAME};
+use crate::value::Stash;
+use crate::{ChannelRef, Complex, Int, Value};
 
 impl<'de> Deserialize<'de> for Value {
+    /// From a self-describing format, any value in its natural shape (see
+    /// `Serialize`); from a compact one (postcard), the wire's tagged enum,
+    /// at most [`MAX_DEPTH`](crate::MAX_DEPTH) containers deep and within
+    /// [`DEFAULT_VALUE_BUDGET`](crate::DEFAULT_VALUE_BUDGET) bytes.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_newtype_struct(VALUE_NAME, ValueVisitor)
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_newtype_struct(VALUE_NAME, ValueVisitor)
+        } else {
+            crate::tagged::deserialize(deserializer)
+        }
     }
 }
 
@@ -150,7 +160,9 @@ impl<'de> Visitor<'de> for ComplexVisitor {
 }
 
 impl<'de> Deserialize<'de> for ChannelRef {
-    /// Through the [`CHANNEL_NEWTYPE_NAME`] protocol; other formats give the id.
+    /// The id, and, from our deserializers, the attachment the gateway put
+    /// on that very channel (another id never gets it); other formats give
+    /// the id alone.
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<ChannelRef, D::Error> {
         deserializer.deserialize_newtype_struct(CHANNEL_NEWTYPE_NAME, ChannelVisitor)
     }
@@ -167,7 +179,7 @@ impl<'de> Visitor<'de> for ChannelVisitor {
     fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<ChannelRef, D::Error> {
         let id = u32::deserialize(d)?;
         let mut c = ChannelRef::new(id);
-        c.set_attachment(take_channel_attachment());
+        c.set_attachment(Stash::take(id));
         Ok(c)
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<ChannelRef, E> {

@@ -1,11 +1,14 @@
 //! Golden bytes: every example of `WIRE.md`, section 7.
 
 use execnet_wire::{
-    decode_message, encode_frame, Call, ChannelRef, Decoder, Hello, Int, Message, Value,
+    decode_message, encode_frame, Call, ChannelRef, Decoder, Hello, Int, Item, Message, Value,
 };
 
 fn data(channel: u32, data: Value) -> Message {
-    Message::ChannelData { channel, data }
+    Message::ChannelData {
+        channel,
+        data: Item::from_value(&data).expect("encodes"),
+    }
 }
 
 fn cases() -> Vec<(Message, &'static str)> {
@@ -112,6 +115,50 @@ fn encode_matches_golden_bytes() {
         let n = encode_frame(&msg, &mut out).expect("encodes");
         assert_eq!(&out[1..], hex(frame), "{msg:?}");
         assert_eq!(n as usize, out.len() - 5, "{msg:?}");
+    }
+}
+
+/// postcard, through the derived `Serialize`/`Deserialize` of the message
+/// types, writes and reads the very same bodies.
+#[test]
+fn postcard_matches_golden_bytes() {
+    for (msg, frame) in cases() {
+        let body = &hex(frame)[4..];
+        assert_eq!(postcard::to_stdvec(&msg).expect("encodes"), body, "{msg:?}");
+        assert_eq!(
+            postcard::from_bytes::<Message>(body).expect("decodes"),
+            msg,
+            "{frame}"
+        );
+    }
+}
+
+/// Rust data encodes straight to the same item bytes as its `Value`.
+#[test]
+fn rust_data_matches_golden_items() {
+    let item = |v: &dyn erased::Encode| v.item();
+    assert_eq!(item(&42u8), Item::from_value(&Value::from(42)).unwrap());
+    assert_eq!(item(&()), Item::from_value(&Value::None).unwrap());
+    assert_eq!(*item(&1.5f64).encoded(), [4, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f]);
+    assert_eq!(*item(&"hé").encoded(), [7, 3, 0x68, 0xc3, 0xa9]);
+    assert_eq!(
+        *item(&(1u8, "a")).encoded(),
+        hex("09 02 02 02 07 01 61")[..]
+    );
+    assert_eq!(item(&(u128::from(u64::MAX) + 1)).encoded()[..2], [3, 9]);
+}
+
+mod erased {
+    use execnet_wire::Item;
+
+    pub trait Encode {
+        fn item(&self) -> Item;
+    }
+
+    impl<T: serde::Serialize> Encode for T {
+        fn item(&self) -> Item {
+            Item::encode(self).expect("encodes")
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use execnet_wire::{
     decode_message, encode_frame, encode_frame_limited, from_value, fuzz_decode, to_value, Call,
-    ChannelRef, Complex, DecodeError, Decoder, EncodeError, Hello, Int, Message, Value,
+    ChannelRef, Complex, DecodeError, Decoder, EncodeError, Hello, Int, Item, Message, Value,
     DEFAULT_MAX_FRAME, MAX_DEPTH,
 };
 use proptest::prelude::*;
@@ -71,7 +71,10 @@ fn message() -> impl Strategy<Value = Message> {
                 filename,
                 call: call.map(|(function, kwargs)| Call { function, kwargs }),
             }),
-        (any::<u32>(), value()).prop_map(|(channel, data)| Message::ChannelData { channel, data }),
+        (any::<u32>(), value()).prop_map(|(channel, data)| Message::ChannelData {
+            channel,
+            data: Item::from_value(&data).expect("hashable keys encode")
+        }),
         any::<u32>().prop_map(|channel| Message::ChannelClose { channel }),
         (any::<u32>(), ".{0,30}")
             .prop_map(|(channel, error)| Message::ChannelCloseError { channel, error }),
@@ -91,8 +94,23 @@ fn bytes_of(msg: &Message) -> Vec<u8> {
 fn data(v: Value) -> Message {
     Message::ChannelData {
         channel: 1,
-        data: v,
+        data: Item::from_value(&v).expect("encodes"),
     }
+}
+
+/// The item of Rust data, both ways: straight, and through its `Value`.
+fn both_ways<T>(x: &T) -> Result<(), TestCaseError>
+where
+    T: Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let direct = Item::encode(x).expect("encodes");
+    let via_value = Item::from_value(&to_value(x).expect("to_value")).expect("encodes");
+    prop_assert_eq!(direct.encoded(), via_value.encoded());
+    let back: T = direct.decode().expect("decodes");
+    let back_via_value: T = from_value(direct.to_value().expect("to Value")).expect("from_value");
+    prop_assert_eq!(format!("{back:?}"), format!("{x:?}"));
+    prop_assert_eq!(format!("{back_via_value:?}"), format!("{x:?}"));
+    Ok(())
 }
 
 proptest! {
@@ -135,7 +153,29 @@ proptest! {
     fn values_convert_to_themselves(v in value()) {
         let want = bytes_of(&data(v.clone()));
         prop_assert_eq!(bytes_of(&data(to_value(&v).expect("to_value"))), want.clone());
+        let item = Item::from_value(&v).expect("encodes");
+        let direct: Value = item.decode().expect("decodes");
+        prop_assert_eq!(bytes_of(&data(direct)), want.clone());
         prop_assert_eq!(bytes_of(&data(from_value::<Value>(v).expect("from_value"))), want);
+        // postcard, through Value's own Serialize/Deserialize: the same bytes.
+        let msg = data(item.to_value().expect("to Value"));
+        let Message::ChannelData { data: expected, .. } = &msg else { unreachable!() };
+        let tagged = postcard::to_stdvec(&item.to_value().expect("to Value")).expect("postcard");
+        prop_assert_eq!(&tagged[..], &*expected.encoded());
+        let back: Value = postcard::from_bytes(&tagged).expect("postcard decodes");
+        let again = Item::from_value(&back).expect("encodes");
+        prop_assert_eq!(again.encoded(), expected.encoded());
+    }
+
+    #[test]
+    fn rust_data_encodes_as_its_value(
+        x in (any::<Option<u16>>(), proptest::collection::vec((".{0,5}", any::<i128>()), 0..5)),
+        y in proptest::collection::btree_map(any::<i32>(), any::<bool>(), 0..5),
+        z in proptest::collection::vec(any::<u64>(), 0..5),
+    ) {
+        both_ways(&x)?;
+        both_ways(&y)?;
+        both_ways(&z)?;
     }
 
     #[test]
@@ -181,6 +221,7 @@ proptest! {
         };
         let back: Outer = from_value(to_value(&outer).unwrap()).unwrap();
         prop_assert_eq!(format!("{back:?}"), format!("{outer:?}"));
+        both_ways(&outer)?;
     }
 }
 
@@ -255,12 +296,10 @@ fn depth_limit_both_ways() {
         Ok(ok.clone())
     );
     // 201: the encoder refuses.
-    let mut out = Vec::new();
     assert_eq!(
-        encode_frame(&data(nest(MAX_DEPTH + 1)), &mut out),
+        Item::from_value(&nest(MAX_DEPTH + 1)),
         Err(EncodeError::TooDeep)
     );
-    assert!(out.is_empty());
     // 201 by hand: the decoder refuses, at the 201st container (byte 2 + 200 x 2).
     let mut body = vec![5, 1];
     for _ in 0..=MAX_DEPTH {
@@ -283,7 +322,7 @@ fn depth_limit_both_ways() {
 #[test]
 fn fifty_mib_bytes_round_trip() {
     let payload: Vec<u8> = (0..50 * 1024 * 1024).map(|i| (i % 251) as u8).collect();
-    let msg = data(Value::Bytes(payload));
+    let msg = data(Value::Bytes(payload.clone()));
     let mut out = Vec::new();
     let n = encode_frame(&msg, &mut out).expect("fits the default limit");
     assert_eq!(n as usize, out.len() - 4);
@@ -299,6 +338,11 @@ fn fifty_mib_bytes_round_trip() {
     let frame = d.next_frame().expect("valid").expect("complete");
     assert_eq!(frame.len, n);
     assert!(frame.message == msg);
+    let Message::ChannelData { data, .. } = frame.message else {
+        panic!("not data")
+    };
+    let back: serde_bytes::ByteBuf = data.decode().expect("decodes");
+    assert!(back.into_vec() == payload);
     // With a smaller peer limit the same item is refused on send.
     let mut small = Vec::new();
     assert!(matches!(

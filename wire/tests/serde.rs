@@ -5,10 +5,7 @@ use std::any::Any;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use execnet_wire::{
-    from_value, stash_channel_attachment, take_channel_attachment, to_value, ChannelRef, Complex,
-    Int, Value, ValueError, CHANNEL_NEWTYPE_NAME,
-};
+use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Item, Value, ValueError};
 use serde::{Deserialize, Serialize};
 
 fn s(x: &str) -> Value {
@@ -246,47 +243,101 @@ fn channel_attachments_travel_through_serde() {
     let (back, _): (ChannelRef, i32) = from_value(v.clone()).unwrap();
     assert_eq!(back.id(), 3);
     assert_eq!(attachment_str(&back), Some("live"));
-    let Value::Tuple(items) = from_value::<Value>(v).unwrap() else {
+    let Value::Tuple(items) = &from_value::<Value>(v).unwrap() else {
         panic!()
     };
     let Value::Channel(inner) = &items[0] else {
         panic!()
     };
     assert_eq!(attachment_str(inner), Some("live"));
-    assert!(take_channel_attachment().is_none(), "nothing left behind");
     assert!(from_value::<ChannelRef>(i(3)).is_err());
 }
 
-/// A stand-in for the gateway's channel handle, following the documented protocol.
+#[test]
+fn attachments_travel_through_items_by_id() {
+    let (a, b) = (ChannelRef::new(3), ChannelRef::new(5));
+    let a = a.with_attachment(Arc::new("three"));
+    let b = b.with_attachment(Arc::new("five"));
+    let mut item = Item::encode(&(&a, vec![&b, &a])).unwrap();
+    // Each channel once, by id.
+    let listed: Vec<_> = item.channels().iter().map(attachment_str).collect();
+    assert_eq!(listed, [Some("three"), Some("five")]);
+    let (x, ys): (ChannelRef, Vec<ChannelRef>) = item.decode().unwrap();
+    assert_eq!(
+        [&x, &ys[0], &ys[1]].map(attachment_str),
+        [Some("three"), Some("five"), Some("three")]
+    );
+    // Received bytes carry ids only, until someone attaches handles.
+    let mut received = Item::from_bytes(item.encoded().to_vec()).unwrap();
+    assert!(received.channels().iter().all(|c| c.attachment().is_none()));
+    for c in received.channels_mut() {
+        let name: Arc<dyn Any + Send + Sync> = Arc::new(c.id());
+        c.set_attachment(Some(name));
+    }
+    let v = received.to_value().unwrap();
+    let Value::Tuple(parts) = &v else { panic!() };
+    let Value::Channel(first) = &parts[0] else {
+        panic!()
+    };
+    assert_eq!(
+        first.attachment().and_then(|a| a.downcast_ref::<u32>()),
+        Some(&3)
+    );
+    item.channels_mut()[0].take_attachment();
+}
+
+/// Serializing a channel with another format neither keeps its attachment
+/// alive (a gateway held by it would never be dropped) nor lets a later
+/// deserialization on the thread pick it up under another id.
+#[test]
+fn attachments_never_outlive_the_call() {
+    let live: Arc<dyn Any + Send + Sync> = Arc::new("gateway");
+    let c = ChannelRef::new(7).with_attachment(live.clone());
+    assert_eq!(serde_json::to_string(&c).unwrap(), "7");
+    assert_eq!(
+        serde_json::to_string(&vec![c.clone(), c.clone()]).unwrap(),
+        "[7,7]"
+    );
+    drop(c);
+    assert_eq!(Arc::strong_count(&live), 1, "the attachment was kept");
+    // A failing serialization (a map key must be a string in JSON) leaves
+    // nothing behind either.
+    let c = ChannelRef::new(7).with_attachment(live.clone());
+    let map: std::collections::BTreeMap<(i32, i32), ChannelRef> = [((1, 2), c)].into();
+    assert!(serde_json::to_string(&map).is_err());
+    drop(map);
+    assert_eq!(Arc::strong_count(&live), 1, "the attachment was kept");
+    let back: ChannelRef = serde_json::from_str("7").unwrap();
+    assert!(back.attachment().is_none());
+    // Another id never receives an attachment meant for channel 3.
+    let three = ChannelRef::new(3).with_attachment(Arc::new("three"));
+    let v = to_value(&three).unwrap();
+    let Value::Channel(got) = &v else { panic!() };
+    assert_eq!(attachment_str(got), Some("three"));
+}
+
+/// A stand-in for the gateway's channel handle: it serializes through a
+/// `ChannelRef` carrying itself, and comes back from the `ChannelRef`'s
+/// attachment.
 #[derive(Debug)]
 struct Handle(u32, Arc<dyn Any + Send + Sync>);
 
 impl Serialize for Handle {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        stash_channel_attachment(self.1.clone());
-        s.serialize_newtype_struct(CHANNEL_NEWTYPE_NAME, &self.0)
+        ChannelRef::new(self.0)
+            .with_attachment(self.1.clone())
+            .serialize(s)
     }
 }
 
 impl<'de> Deserialize<'de> for Handle {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Handle, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Handle;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("a channel")
-            }
-            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
-                self,
-                d: D,
-            ) -> Result<Handle, D::Error> {
-                let id = u32::deserialize(d)?;
-                let a = take_channel_attachment()
-                    .ok_or_else(|| serde::de::Error::custom("no attachment"))?;
-                Ok(Handle(id, a))
-            }
-        }
-        d.deserialize_newtype_struct(CHANNEL_NEWTYPE_NAME, V)
+        let c = ChannelRef::deserialize(d)?;
+        let a = c
+            .attachment()
+            .cloned()
+            .ok_or_else(|| serde::de::Error::custom("no attachment"))?;
+        Ok(Handle(c.id(), a))
     }
 }
 
@@ -301,6 +352,12 @@ fn handle_protocol() {
     let back: Vec<Handle> = from_value(v).unwrap();
     assert_eq!(back[0].0, 7);
     assert_eq!(back[0].1.downcast_ref::<&str>(), Some(&"h"));
+    let item = Item::encode(&vec![Handle(8, Arc::new("i"))]).unwrap();
+    let back: Vec<Handle> = item.decode().unwrap();
+    assert_eq!(
+        (back[0].0, back[0].1.downcast_ref::<&str>()),
+        (8, Some(&"i"))
+    );
 }
 
 #[test]
@@ -321,7 +378,7 @@ fn natural_shape_in_other_formats() {
     );
     let back: Value = serde_json::from_str(r#"{"a":[1,-2,1.5,null,true,"s"]}"#).unwrap();
     assert_eq!(back.repr(), "{'a': [1, -2, 1.5, None, True, 's']}");
-    let Value::Dict(mut pairs) = v else { panic!() };
+    let mut pairs = v.into_pairs().unwrap();
     pairs.retain(|(k, _)| !matches!(k.as_str(), Some("big" | "huge")));
     let json_value: serde_json::Value = from_value(Value::Dict(pairs)).unwrap();
     assert_eq!(

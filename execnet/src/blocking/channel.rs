@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::blocking::Gateway;
-use crate::{Result, Value};
+use crate::{Item, Result, Value};
 
 /// A blocking handle to a channel; see [`crate::Channel`].
 ///
@@ -66,6 +66,16 @@ impl Channel {
     /// Receive with a timeout (`Error::Timeout`; the item stays receivable).
     pub fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
         block_on(self.inner.receive_timeout(timeout))
+    }
+
+    /// Send an item already in wire form; see [`crate::Channel::send_item`].
+    pub fn send_item(&self, item: Item) -> Result<()> {
+        block_on(self.inner.send_item(item))
+    }
+
+    /// The next item, undecoded; see [`crate::Channel::receive_item`].
+    pub fn receive_item(&self, timeout: Option<Duration>) -> Result<Item> {
+        block_on(self.inner.receive_item(timeout))
     }
 
     /// Close this end.
