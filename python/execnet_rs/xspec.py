@@ -85,5 +85,8 @@ class XSpec:
             parts.append("env:%s=%s" % (name, "" if value is True else value))
         transport = self.ssh or self.socket or self.vagrant_ssh
         if default_python and not transport and not self.via and not self.python:
-            parts.append("python=%s" % default_python)
+            # python= is a command line (split as a shell splits it)
+            import shlex
+
+            parts.append("python=%s" % shlex.quote(default_python))
         return "//".join(parts) if parts else "popen"

@@ -34,6 +34,21 @@ def test_popen_starts_sys_executable_unless_python_says(group):
     assert gw2.remote_exec("import sys; channel.send(sys.executable)").receive() != sys.executable or other == sys.executable
 
 
+def test_python_is_a_command_line_split_as_execnet_splits_it(group, tmp_path):
+    """python= is split like shlex.split: quotes and backslashes keep a
+    path with a space whole; words after it are arguments."""
+    spaced = tmp_path / "my env"
+    spaced.mkdir()
+    (spaced / "python").symlink_to(sys.executable)
+    check = "import sys; channel.send((sys.executable, sys.flags.ignore_environment))"
+    gw = group.makegateway('popen//python="%s" -E' % (spaced / "python"))
+    assert gw.remote_exec(check).receive(timeout=20) == (str(spaced / "python"), 1)
+    gw = group.makegateway("popen//python=%s" % str(spaced / "python").replace(" ", "\\ "))
+    assert gw.remote_exec(check).receive(timeout=20) == (str(spaced / "python"), 0)
+    with pytest.raises(ValueError, match="quote"):
+        group.makegateway("popen//python='%s" % (spaced / "python"))
+
+
 def test_rinfo_is_cached_until_update(gw):
     first = gw._rinfo()
     assert gw._rinfo() is first

@@ -38,7 +38,9 @@
 mod error;
 mod keys;
 mod spec;
+mod words;
 
 pub use crate::error::ParseError;
 pub use crate::keys::{KNOWN_KEYS, USER_KEY_PREFIX};
 pub use crate::spec::{fuzz_parse, Kind, XSpec};
+pub use crate::words::split_command;
