@@ -50,6 +50,7 @@
 
 pub mod bench;
 pub mod blocking;
+pub mod rsync;
 
 pub use execnet_gateway::{
     server, session, Channel, Error, Gateway, Options, RInfo, RemoteCode, RemoteError,

@@ -22,7 +22,9 @@
 mod channel;
 mod gateway;
 mod group;
+mod rsync;
 
 pub use channel::Channel;
 pub use gateway::Gateway;
 pub use group::{Group, MultiChannel, ReceiveQueue};
+pub use rsync::RSync;

@@ -6,6 +6,7 @@ mod exec;
 mod json;
 mod open;
 mod rinfo;
+mod rsync;
 mod serve;
 
 use std::path::PathBuf;
@@ -29,7 +30,8 @@ const USAGE: u8 = 2;
     after_help = "Examples:\n  \
         execnet exec -c \"import platform; channel.send(platform.python_version())\"\n  \
         execnet exec -n 4 -c \"import os; channel.send(os.getpid())\"\n  \
-        execnet rinfo popen popen//python=python3.12"
+        execnet rinfo popen popen//python=python3.12\n  \
+        execnet rsync src popen:/tmp/copy ssh=build-host:work"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -42,6 +44,7 @@ enum Command {
     Rinfo(RinfoArgs),
     Serve(serve::ServeArgs),
     Bench(bench::BenchArgs),
+    Rsync(rsync::RsyncArgs),
 }
 
 /// Run Python code on one or more gateways and print what each sends.
@@ -124,6 +127,7 @@ pub fn main() -> ExitCode {
         Command::Rinfo(args) => rinfo::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Rsync(args) => rsync::run(args),
     };
     ExitCode::from(code)
 }
