@@ -92,6 +92,11 @@ impl std::fmt::Debug for NativeGateway {
 }
 
 impl NativeGateway {
+    /// The engine gateway.
+    pub(crate) fn engine(&self) -> &execnet::Gateway {
+        &self.inner
+    }
+
     fn exit_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Done>>> {
         self.exit.lock().unwrap_or_else(PoisonError::into_inner)
     }
