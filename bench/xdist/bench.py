@@ -1,0 +1,100 @@
+"""pytest-xdist on execnet_rs against Python execnet, side by side.
+
+    python bench.py --project DIR [--tests tests] [--runs 5] [-n 8]
+
+Runs `python -m pytest -n N` on the project's tests, alternating
+EXECNET_RS=1 (this engine) and EXECNET_RS=0 (Python execnet), with the
+plugin xdist_timing.py, and prints a Markdown table of the medians:
+all workers ready (from the process start), the engine's share of that
+(the controller's time in execnet while it sets the workers up), and
+the whole run. Run by bench/xdist.sh, which builds the venv.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def one_run(python, project, tests, n, flag):
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+        out = f.name
+    env = dict(os.environ, EXECNET_RS=flag, XDIST_TIMING_OUT=out,
+               PYTHONPATH=HERE + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("PYTEST_ADDOPTS", None)
+    t0 = time.time()
+    env["XDIST_TIMING_T0"] = repr(t0)
+    proc = subprocess.run(
+        [python, "-m", "pytest", "-p", "xdist_timing", "-p", "no:cacheprovider",
+         "-n", str(n), "-q", *tests],
+        cwd=project, env=env, capture_output=True, text=True)
+    wall = time.time() - t0
+    try:
+        with open(out) as f:
+            timing = json.load(f)
+    finally:
+        os.unlink(out)
+    summary = [line for line in proc.stdout.splitlines() if " in " in line and
+               ("passed" in line or "failed" in line)]
+    if len(timing["ready"]) != n:
+        sys.exit("only %d of %d workers were ready:\n%s" % (len(timing["ready"]), n, proc.stdout))
+    return {
+        "ready": max(timing["ready"]),
+        "engine": timing["engine"],
+        "whole": wall,
+        "summary": summary[-1].strip("= ") if summary else "(no summary)",
+        "execnet": timing.get("execnet"),
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--python", default=sys.executable)
+    parser.add_argument("--project", required=True)
+    parser.add_argument("--tests", nargs="*", default=["tests"])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("-n", type=int, default=8)
+    args = parser.parse_args()
+    results = {"1": [], "0": []}
+    load_start = os.getloadavg()
+    one_run(args.python, args.project, args.tests, args.n, "1")  # warm the caches
+    one_run(args.python, args.project, args.tests, args.n, "0")
+    for i in range(args.runs):
+        for flag in ("1", "0"):
+            r = one_run(args.python, args.project, args.tests, args.n, flag)
+            results[flag].append(r)
+            print("run %d %-15s ready %.3fs engine %.3fs whole %.3fs  %s" % (
+                i + 1, "execnet_rs" if flag == "1" else "Python execnet",
+                r["ready"], r["engine"], r["whole"], r["summary"]), file=sys.stderr)
+    load_end = os.getloadavg()
+    ours_mod = results["1"][0]["execnet"]
+    theirs_mod = results["0"][0]["execnet"]
+    assert "execnet_rs" in ours_mod and "execnet_rs" not in theirs_mod, (ours_mod, theirs_mod)
+    print("`pytest -n %d` on %s (%s), %d alternating runs each, medians; load average "
+          "%s at the start, %s at the end (%d CPUs)." % (
+              args.n, os.path.basename(os.path.abspath(args.project)),
+              results["1"][0]["summary"], args.runs,
+              " ".join("%.2f" % x for x in load_start), " ".join("%.2f" % x for x in load_end),
+              os.cpu_count()))
+    print()
+    print("| measure | execnet_rs | Python execnet | unit | speed-up |")
+    print("|---|---:|---:|---|---:|")
+    rows = [
+        ("all %d workers ready (from the start of pytest)" % args.n, "ready"),
+        ("of which the engine: gateways set up by the controller", "engine"),
+        ("whole run", "whole"),
+    ]
+    for label, key in rows:
+        ours = statistics.median(r[key] for r in results["1"])
+        theirs = statistics.median(r[key] for r in results["0"])
+        print("| %s | %.0f | %.0f | ms | %.2f× |" % (label, ours * 1e3, theirs * 1e3, theirs / ours))
+
+
+if __name__ == "__main__":
+    main()
