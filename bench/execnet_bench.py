@@ -1,6 +1,6 @@
 """The standard workloads through Python's execnet, for side-by-side figures.
 
-Runs the same remote snippets as `execnet bench` (execnet/src/bench.rs) and
+Runs the same remote snippets as `execnet bench` (execnet/src/cli/workloads.rs) and
 prints one JSON object with the same keys. Usage:
 
     python execnet_bench.py [--python /usr/bin/python3] [--repeats 5]

@@ -13,7 +13,7 @@ struct ShellTransport {
 }
 
 impl Transport for ShellTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
         Box::pin(async move {
             let mut cmd = async_process::Command::new(&self.shell);
             cmd.args(["-c", "exec python3 -c \"$0\"", execnet::LOADER]);

@@ -45,20 +45,48 @@
 //! gw.exit()?;
 //! # Ok::<_, execnet::Error>(())
 //! ```
+//!
+//! # Features
+//!
+//! - `socket`: `socket=HOST:PORT` gateways (`SocketTransport`, `Token`, the
+//!   `handshake` module), with their HMAC-SHA256 (hmac, sha2, getrandom).
+//! - `server`: the socket server, as `execnet::server` (implies `socket`).
+//! - `cli` (default): the `execnet` command line (implies `server`; brings
+//!   clap and serde_json).
+//!
+//! With `default-features = false`, popen and ssh gateways work and none of
+//! the crates above is compiled; a `socket=` spec is then an error that
+//! names the feature.
+//!
+//! # Layers
+//!
+//! The facade re-exports the layer crates: [`xspec`] (the spec string),
+//! [`proto`] (the sans-IO session), [`transport`] (byte streams and the
+//! [`Transport`] trait), and the types of `execnet-gateway` and
+//! `execnet-multichannel` at its root.
+
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
-pub mod bench;
 pub mod blocking;
+#[cfg(feature = "rsync")]
 pub mod rsync;
 
+#[cfg(feature = "socket")]
+pub use execnet_gateway::{handshake, SocketTransport, Token};
 pub use execnet_gateway::{
-    server, session, Channel, Error, Gateway, Options, RInfo, RemoteCode, RemoteError,
-    RemoteStatus, Result, Step, Token, LOADER,
+    Channel, Error, Gateway, Options, PeerMisbehaved, RInfo, RemoteCode, RemoteError, RemoteStatus,
+    Result, Step, LOADER,
 };
 pub use execnet_multichannel::{Group, MultiChannel, ReceiveQueue};
+pub use execnet_proto as proto;
+#[cfg(feature = "server")]
+pub use execnet_server as server;
 pub use execnet_transport as transport;
 pub use execnet_transport::Transport;
-pub use execnet_wire::{from_value, to_value, ChannelRef, Complex, Int, Item, Value, ValueError};
+pub use execnet_wire::{
+    from_value, to_value, ChannelRef, Complex, DecodeError, EncodeError, Int, Item, Value,
+    ValueError,
+};
 pub use execnet_xspec as xspec;
 pub use execnet_xspec::XSpec;

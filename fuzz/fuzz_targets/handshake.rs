@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| execnet_gateway::fuzz_handshake(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| execnet_server::fuzz_handshake(data));

@@ -1,3 +1,3 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| execnet_gateway::fuzz_session(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| execnet_proto::fuzz_session(data));

@@ -6,17 +6,28 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use execnet_transport::{BoxedReader, BoxedWriter};
+use execnet_proto::Loss;
+use execnet_transport::{BoxedReader, BoxedWriter, Process, StderrTail, Step, Transport};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use execnet_wire::{quote_bytes, Int, Value};
 use execnet_xspec::XSpec;
 
-use crate::error::{Error, Step};
-use crate::shared::Shared;
+use crate::error::Error;
+use crate::runtime::wait_bounded;
 
 /// The loader passed as `python -c LOADER`: reads the worker source from the
 /// stream and runs it.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// // Anything that starts `python3 -c LOADER` with its stdin/stdout as the
+/// // stream can carry a gateway.
+/// assert!(execnet::LOADER.contains("import"));
+/// assert!(!execnet::LOADER.contains('\''), "safe inside single quotes");
+/// ```
 pub const LOADER: &str = include_str!("../worker/loader.py");
 /// The Python worker source, shipped over the stream at start-up.
 pub const WORKER: &str = include_str!("../worker/worker.py");
@@ -26,6 +37,19 @@ pub const WORKER: &str = include_str!("../worker/worker.py");
 /// `python=/opt/py/bin/python -X dev`, `python="/opt/my py/python"`), or
 /// the version shorthand (`python=3.11` runs `python3.11`); `python3` by
 /// default.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::{python_command, XSpec};
+///
+/// let argv = |spec: &str| python_command(&XSpec::parse(spec).unwrap());
+/// assert_eq!(argv("popen"), ["python3"]);
+/// assert_eq!(argv("popen//python=3.12"), ["python3.12"]);
+/// assert_eq!(argv("popen//python=/opt/py/bin/python -X dev"), ["/opt/py/bin/python", "-X", "dev"]);
+/// assert_eq!(argv(r#"popen//python="/opt/my py/python" -E"#), ["/opt/my py/python", "-E"]);
+/// ```
 pub fn python_command(spec: &XSpec) -> Vec<String> {
     let python = spec.python().unwrap_or("python3").trim();
     // a parsed spec has a well-formed python= (XSpec::parse checks it)
@@ -45,6 +69,17 @@ fn is_version(s: &str) -> bool {
 }
 
 /// The full argument vector that starts a worker: the interpreter, `-c`, the loader.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::{worker_argv, XSpec, LOADER};
+///
+/// let argv = worker_argv(&XSpec::parse("popen//python=3.11")?);
+/// assert_eq!(argv, ["python3.11", "-c", LOADER]);
+/// # Ok::<_, execnet_xspec::ParseError>(())
+/// ```
 pub fn worker_argv(spec: &XSpec) -> Vec<String> {
     let mut argv = python_command(spec);
     argv.push("-c".to_string());
@@ -195,7 +230,7 @@ async fn failure(reader: &mut BoxedReader, mut first: Vec<u8>, reason: &str) -> 
 
 /// The `info` of the opener's Hello: the gateway id and the settings the
 /// worker applies before running anything.
-pub fn hello_info(spec: &XSpec, id: &str) -> Value {
+pub(crate) fn hello_info(spec: &XSpec, id: &str) -> Value {
     let s = |x: &str| Value::Str(x.to_string());
     let mut info = vec![
         (s("id"), s(id)),
@@ -217,13 +252,44 @@ pub fn hello_info(spec: &XSpec, id: &str) -> Value {
     Value::Dict(info)
 }
 
+/// What is known about a start that did not reach the worker's hello.
+pub(crate) struct StartFailure<'a> {
+    /// The local process behind the stream, if any.
+    pub(crate) process: Option<&'a dyn Process>,
+    /// Its stderr, as far as it was read.
+    pub(crate) stderr: &'a StderrTail,
+    /// The first bytes the stream sent.
+    pub(crate) first_bytes: Vec<u8>,
+    /// Why the connection ended, if it did.
+    pub(crate) loss: Option<Loss>,
+    /// What the stream is (`"python3"`, `"ssh host"`).
+    pub(crate) description: &'a str,
+    /// The transport, to read the exit status and stderr
+    /// ([`Transport::diagnose`]).
+    pub(crate) transport: Option<&'a mut dyn Transport>,
+}
+
+/// Why the hello did not arrive.
+pub(crate) enum Cause {
+    Timeout(Duration),
+    Lost,
+}
+
 /// Build the error for a worker that did not say hello: wait a little for
 /// the process to exit and its stderr to end, then say what happened.
-pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Error {
+pub(crate) async fn diagnose(failure: StartFailure<'_>, gateway: &str, cause: Cause) -> Error {
+    let StartFailure {
+        process,
+        stderr,
+        first_bytes: first,
+        loss,
+        description: what,
+        transport,
+    } = failure;
     // A process that did not answer in time is not about to exit: waiting
     // for its exit (or the end of its stderr) would only delay the error.
     let timed_out = matches!(cause, Cause::Timeout(_));
-    let status = match &shared.process {
+    let status = match process {
         Some(p) if timed_out => p.try_wait().ok().flatten(),
         Some(p) => wait_bounded(p.wait(), Duration::from_secs(2))
             .await
@@ -232,20 +298,12 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
     };
     // Give the stderr pump a moment to collect the last words.
     for _ in 0..50 {
-        if timed_out || shared.stderr_tail.is_finished() {
+        if timed_out || stderr.is_finished() {
             break;
         }
         async_io::Timer::after(Duration::from_millis(10)).await;
     }
-    let stderr = shared.stderr_tail.text();
-    let (first, lost) = {
-        let st = shared.lock();
-        (
-            st.first_bytes.clone(),
-            st.session.lost_reason().map(str::to_string),
-        )
-    };
-    let what = &shared.description;
+    let stderr = stderr.text();
     let mut step = Step::Handshake;
     let mut message = match cause {
         Cause::Timeout(t) => format!("{what} did not answer with the worker's hello within {t:?}"),
@@ -259,7 +317,7 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
             }
             _ => format!(
                 "{what} ended the connection before the worker's hello{}",
-                lost.map(|r| format!(" ({r})")).unwrap_or_default()
+                loss.map(|r| format!(" ({r})")).unwrap_or_default()
             ),
         },
     };
@@ -269,11 +327,8 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
             quote_bytes(&first)
         ));
     }
-    if what.starts_with("ssh ") {
-        let code = status.and_then(|s| s.code());
-        if let Some(failure) = execnet_transport::SshFailure::classify(code, &stderr) {
-            (step, message) = crate::ssh::explain(failure, what);
-        }
+    if let Some(diagnosis) = transport.and_then(|t| t.diagnose(status, &stderr)) {
+        (step, message) = (diagnosis.step, diagnosis.message);
     }
     if !stderr.is_empty() {
         message.push_str(&format!("; its stderr says:\n{stderr}"));
@@ -288,24 +343,6 @@ pub(crate) async fn diagnose(shared: &Shared, gateway: &str, cause: Cause) -> Er
 /// Whether `bytes` look like the start of a Hello frame.
 fn is_frame_start(bytes: &[u8]) -> bool {
     bytes.starts_with(GREETING) || bytes.len() < 9 || bytes[4..9] == [0, b'E', b'X', b'N', b'T']
-}
-
-/// Why the hello did not arrive.
-pub(crate) enum Cause {
-    Timeout(Duration),
-    Lost,
-}
-
-/// `future`'s output, or `None` after `limit`.
-pub(crate) async fn wait_bounded<F: std::future::Future>(
-    future: F,
-    limit: Duration,
-) -> Option<F::Output> {
-    futures_lite::future::or(async { Some(future.await) }, async {
-        async_io::Timer::after(limit).await;
-        None
-    })
-    .await
 }
 
 #[cfg(test)]

@@ -4,77 +4,79 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Weak};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use event_listener::{Event, EventListener};
+use execnet_proto::{Recv, SendOutcome};
 use execnet_wire::{ChannelRef, EncodeError, Item, Value};
-use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::driver::State;
 use crate::error::{Error, RemoteError, Result};
 use crate::gateway::Gateway;
-use crate::session::{self, Recv, SessionError};
-use crate::shared::{State, Wakeups};
+use crate::registry::{Callback, Entries};
+use crate::runtime::wait_until;
 
 /// One end of a channel: send items to the other end, receive its items.
 ///
 /// Cheap to clone (clones are the same end). When the last handle is
 /// dropped while the channel is open, the other end is told (its receives
-/// end), as in execnet. A `Channel` is a [`Stream`] of items that ends at
+/// end), as in execnet. A `Channel` is a [`Stream`](futures_core::Stream) of items that ends at
 /// end-of-channel, and it can itself be sent inside an item.
 ///
 /// # Examples
 ///
 /// ```
+/// # use execnet_gateway as execnet;
 /// # futures_lite::future::block_on(async {
-/// let gw = execnet_gateway::Gateway::open("popen").await?;
+/// let gw = execnet::Gateway::open("popen").await?;
 /// let ch = gw.remote_exec("for x in channel: channel.send(x * 2)").await?;
 /// ch.send(&21).await?;
 /// assert_eq!(ch.receive::<i32>().await?, 42);
 /// ch.close().await?;
 /// ch.wait_close(None).await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 pub struct Channel {
     pub(crate) inner: Arc<ChannelInner>,
     /// The pending wait of the `Stream` / `AsyncRead` / `AsyncWrite` impls.
-    listener: Option<EventListener>,
-    read_buf: Vec<u8>,
-    read_pos: usize,
+    pub(crate) listener: Option<EventListener>,
+    pub(crate) read_buf: Vec<u8>,
+    pub(crate) read_pos: usize,
 }
 
 pub(crate) struct ChannelInner {
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
+    pub(crate) gateway: Gateway,
+    pub(crate) id: u32,
+    pub(crate) event: Arc<Event>,
+    /// A callback owns the items (mirrors the registry, so that a receive
+    /// need not lock it: set once, never cleared).
+    pub(crate) has_callback: AtomicBool,
 }
 
 impl Drop for ChannelInner {
     fn drop(&mut self) {
-        let shared = self.gateway.shared();
+        let driver = self.gateway.driver();
         let wakeups = {
-            let mut st = shared.lock();
+            let mut st = driver.lock();
+            let mut reg = self.gateway.registry().lock();
             // Only the registered handle releases: a newer handle for the
             // same id may have replaced us while our count dropped to zero.
-            let ours = st
-                .handles
-                .get(&self.id)
-                .is_some_and(|w| std::ptr::eq(w.as_ptr(), self));
-            if !ours {
+            if !reg.remove_if(self.id, self) {
                 return;
             }
-            st.handles.remove(&self.id);
-            let has_callback = st.callbacks.get(&self.id) == Some(&false);
+            let has_callback = reg.callback(self.id) == Some(Callback::Running);
             st.session.release(self.id, has_callback);
             if !has_callback {
-                st.chan_events.remove(&self.id);
+                st.drop_chan_event(self.id);
             }
             st.take_wakeups()
         };
-        shared.wake(wakeups);
+        driver.wake(wakeups);
     }
 }
 
@@ -114,17 +116,8 @@ fn encode_error(e: EncodeError) -> Error {
     }
 }
 
-pub(crate) fn session_error(e: SessionError, channel: u32) -> Error {
-    match e {
-        SessionError::SendClosed(id) => Error::SendClosed(id),
-        SessionError::Lost(reason) => Error::ConnectionLost(reason),
-        SessionError::Encode(e) => Error::Encode(e),
-        other => Error::ConnectionLost(format!("channel {channel}: {other}")),
-    }
-}
-
 impl Channel {
-    fn from_inner(inner: Arc<ChannelInner>) -> Self {
+    pub(crate) fn from_inner(inner: Arc<ChannelInner>) -> Self {
         Self {
             inner,
             listener: None,
@@ -133,47 +126,104 @@ impl Channel {
         }
     }
 
-    /// The handle of channel `id` of `gateway`, creating it if needed.
-    pub(crate) fn attach(gateway: &Gateway, id: u32) -> Channel {
-        let mut st = gateway.shared().lock();
-        Self::attach_locked(gateway, &mut st, id)
+    /// The handle of channel `id` of `gateway`, creating it if needed;
+    /// `st` is the gateway's locked driver state.
+    pub(crate) fn attach_locked(gateway: &Gateway, st: &mut State, id: u32) -> Channel {
+        let mut reg = gateway.registry().lock();
+        Self::attach_registered(gateway, st, &mut reg, id)
     }
 
-    fn attach_locked(gateway: &Gateway, st: &mut State, id: u32) -> Channel {
-        if let Some(inner) = st.handles.get(&id).and_then(Weak::upgrade) {
+    /// [`Channel::attach_locked`] with the registry locked too.
+    fn attach_registered(gateway: &Gateway, st: &mut State, reg: &mut Entries, id: u32) -> Channel {
+        if let Some(inner) = reg.handle(id) {
             return Self::from_inner(inner);
         }
         let inner = Arc::new(ChannelInner {
             gateway: gateway.clone(),
             id,
             event: st.chan_event(id),
+            has_callback: AtomicBool::new(reg.callback(id).is_some()),
         });
-        st.handles.insert(id, Arc::downgrade(&inner));
+        reg.insert(id, &inner);
         Self::from_inner(inner)
     }
 
     /// The channel id (odd: opened here; even: opened by the worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ours = gw.remote_exec("pass").await?;
+    /// assert_eq!(ours.id() % 2, 1); // opened on this side
+    /// let ch = gw.remote_exec("channel.send(channel.gateway.newchannel())").await?;
+    /// let theirs: execnet::Channel = ch.receive().await?;
+    /// assert_eq!(theirs.id() % 2, 0); // opened by the worker
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn id(&self) -> u32 {
         self.inner.id
     }
 
     /// The gateway this channel belongs to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("pass").await?;
+    /// assert_eq!(ch.gateway().id(), gw.id());
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn gateway(&self) -> Gateway {
         self.inner.gateway.clone()
     }
 
     /// Whether the channel has ended (closed by either end, or the
     /// connection lost). Items may still be waiting to be received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(1)").await?;
+    /// ch.wait_close(None).await?; // the code ended: its end closed
+    /// assert!(ch.is_closed());
+    /// assert_eq!(ch.receive::<i64>().await?, 1); // what it sent is still here
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner
             .gateway
-            .shared()
+            .driver()
             .lock()
             .session
             .is_closed(self.inner.id)
     }
 
     /// Send one item; waits while the other end's window is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("a, b = channel.receive(); channel.send(a + len(b))").await?;
+    /// ch.send(&(40, vec!["x", "y"])).await?; // a Rust tuple is a Python tuple
+    /// assert_eq!(ch.receive::<i64>().await?, 42);
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     ///
     /// The item is encoded straight from `T` (as its [`Value`] would be);
     /// channels inside it must be of this gateway.
@@ -186,6 +236,21 @@ impl Channel {
     /// pass over it (bindings that build `Value`s themselves, such as the
     /// Python package, send their data this way; a long `bytes` or `str`
     /// moves into the item without a copy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::Value;
+    ///
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send(type(channel.receive()).__name__)").await?;
+    /// ch.send_value(Value::FrozenSet(vec![Value::Int(1.into())])).await?;
+    /// assert_eq!(ch.receive::<String>().await?, "frozenset");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn send_value(&self, value: Value) -> Result<()> {
         let item = Item::try_from(value).map_err(encode_error)?;
         self.send_item(item).await
@@ -198,31 +263,31 @@ impl Channel {
     /// # Examples
     ///
     /// ```
+    /// # use execnet_gateway as execnet;
     /// # futures_lite::future::block_on(async {
-    /// use execnet_gateway::Gateway;
-    /// use execnet_wire::Item;
+    /// use execnet::Item;
     ///
-    /// let gw = Gateway::open("popen").await?;
+    /// let gw = execnet::Gateway::open("popen").await?;
     /// let ch = gw.remote_exec("channel.send(len(channel.receive()))").await?;
     /// ch.send_item(Item::bytes(b"four")).await?;
     /// assert_eq!(ch.receive::<usize>().await?, 4);
-    /// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
     /// ```
     pub async fn send_item(&self, mut item: Item) -> Result<()> {
-        let shared = self.inner.gateway.shared();
+        let driver = self.inner.gateway.driver();
         self.check_channels(&item)?;
         loop {
             let listener = {
-                let mut st = shared.lock();
-                match st.session.send(self.inner.id, item) {
-                    Ok(session::Send::Sent) => {
+                let mut st = driver.lock();
+                match st.session.send(self.inner.id, item)? {
+                    SendOutcome::Sent => {
                         let w = st.take_wakeups();
                         drop(st);
-                        shared.wake(w);
+                        driver.wake(w);
                         return Ok(());
                     }
-                    Ok(session::Send::Blocked(back)) => item = back,
-                    Err(e) => return Err(session_error(e, self.inner.id)),
+                    SendOutcome::Blocked(back) => item = back,
                 }
                 self.inner.event.listen()
             };
@@ -232,7 +297,7 @@ impl Channel {
 
     /// Channel values inside an outgoing item must be of this gateway.
     fn check_channels(&self, item: &Item) -> Result<()> {
-        let shared = self.inner.gateway.shared();
+        let driver = self.inner.gateway.driver();
         let mut bad = None;
         let mut unknown = Vec::new();
         for c in item.channels() {
@@ -248,7 +313,7 @@ impl Channel {
             return Err(Error::ForeignChannel(id));
         }
         if !unknown.is_empty() {
-            let st = shared.lock();
+            let st = driver.lock();
             if let Some(id) = unknown.into_iter().find(|id| !st.session.has_channel(*id)) {
                 return Err(Error::ForeignChannel(id));
             }
@@ -267,6 +332,23 @@ impl Channel {
     /// take more as a `Value` is `Error::Value(ValueError::OverBudget)`
     /// (and is consumed), since a peer could otherwise make a small frame
     /// expand 30-fold.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use std::collections::HashMap;
+    ///
+    /// let ch = gw.remote_exec("channel.send({'a': [1, 2], 'b': []})").await?;
+    /// let item: HashMap<String, Vec<u8>> = ch.receive().await?;
+    /// assert_eq!(item["a"], [1, 2]);
+    /// // Then the end of the channel.
+    /// assert!(matches!(ch.receive::<i64>().await, Err(execnet::Error::Closed)));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn receive<T: DeserializeOwned>(&self) -> Result<T> {
         let item = self.receive_item(None).await?;
         Ok(item.into_decoded()?)
@@ -274,6 +356,23 @@ impl Channel {
 
     /// [`Channel::receive`], giving up with `Error::Timeout` after `timeout`
     /// (the item, if it comes later, stays receivable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use std::time::Duration;
+    ///
+    /// let ch = gw.remote_exec("channel.send(channel.receive())").await?;
+    /// let early = ch.receive_timeout::<i64>(Duration::from_millis(50)).await;
+    /// assert!(matches!(early, Err(execnet::Error::Timeout(_))));
+    /// ch.send(&7).await?;
+    /// assert_eq!(ch.receive_timeout::<i64>(Duration::from_secs(10)).await?, 7);
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
         let item = self.receive_item(Some(timeout)).await?;
         Ok(item.into_decoded()?)
@@ -283,6 +382,19 @@ impl Channel {
     /// giving the item as the [`Value`] it holds, built straight from its
     /// bytes within [`Item::value_budget`] (`Error::Value(OverBudget)`
     /// beyond it, see [`Channel::receive`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send({1: 'a', (2, 3): frozenset()})").await?;
+    /// let value = ch.receive_value(None).await?;
+    /// assert_eq!(value.repr(), "{1: 'a', (2, 3): frozenset()}");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn receive_value(&self, timeout: Option<Duration>) -> Result<Value> {
         let item = self.receive_item(timeout).await?;
         Ok(item.into_value()?)
@@ -296,32 +408,34 @@ impl Channel {
     /// # Examples
     ///
     /// ```
+    /// # use execnet_gateway as execnet;
     /// # futures_lite::future::block_on(async {
-    /// use execnet_gateway::{Gateway, Value};
+    /// use execnet::Value;
     ///
-    /// let gw = Gateway::open("popen").await?;
+    /// let gw = execnet::Gateway::open("popen").await?;
     /// let ch = gw.remote_exec("channel.send([None] * 3000000)").await?;
     /// let item = ch.receive_item(None).await?;
     /// assert!(item.len() < 4 << 20); // 3 million Nones are 3 MB on the wire
     /// // As Values they take 96 MB, over the default budget: allow 128 MiB.
     /// let value: Value = item.into_decoded_with_budget(128 << 20)?;
     /// assert_eq!(value.type_name(), "list");
-    /// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
     /// ```
     pub async fn receive_item(&self, timeout: Option<Duration>) -> Result<Item> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
-            let listener = match self.try_receive(true)? {
+            let listener = match self.try_receive()? {
                 Some(item) => return Ok(item),
                 None => self.inner.event.listen(),
             };
             // Check again: the item may have come between try and listen.
-            if let Some(item) = self.try_receive(true)? {
+            if let Some(item) = self.try_receive()? {
                 return Ok(item);
             }
             if !wait_until(listener, deadline).await {
                 // One last look, so an item that raced the timer is not missed.
-                if let Some(item) = self.try_receive(true)? {
+                if let Some(item) = self.try_receive()? {
                     return Ok(item);
                 }
                 return Err(Error::Timeout(timeout.unwrap_or_default()));
@@ -329,52 +443,95 @@ impl Channel {
         }
     }
 
-    /// Take an item if one is there. `check_callback`: refuse when a
-    /// callback owns the items.
-    fn try_receive(&self, check_callback: bool) -> Result<Option<Item>> {
-        let shared = self.inner.gateway.shared();
-        let mut st = shared.lock();
-        if check_callback && st.callbacks.contains_key(&self.inner.id) {
+    /// Take an item if one is there; refused while a callback owns the
+    /// items.
+    pub(crate) fn try_receive(&self) -> Result<Option<Item>> {
+        if self.inner.has_callback.load(Ordering::Acquire) {
             return Err(Error::CallbackSet(self.inner.id));
         }
+        let gateway = &self.inner.gateway;
+        let driver = gateway.driver();
+        let mut st = driver.lock();
+        let mut reg = None;
         let result = match st.session.recv(self.inner.id) {
             Recv::Item(mut item) => {
-                attach_channels(&self.inner.gateway, &mut st, &mut item);
+                attach_channels(gateway, &mut st, &mut reg, &mut item);
                 Ok(Some(item))
             }
             Recv::Empty => Ok(None),
             Recv::Eof => Err(Error::Closed),
             Recv::Error(text) => Err(Error::Remote(RemoteError::new(text))),
-            Recv::Lost(reason) => Err(Error::ConnectionLost(reason)),
+            Recv::Lost(loss) => Err(loss.into()),
         };
+        drop(reg);
         let w = st.take_wakeups();
         drop(st);
-        shared.wake(w);
+        driver.wake(w);
         result
     }
 
     /// Close this end: the other end's receives end after the items sent
     /// so far. Items already here stay receivable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// // The answer comes back on a channel of its own: after close(), this
+    /// // end takes nothing more from `ch`.
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send(sum(channel))").await?;
+    /// ch.send(&answer).await?;
+    /// for x in [1, 2, 3] {
+    ///     ch.send(&x).await?;
+    /// }
+    /// ch.close().await?; // the remote `for` loop over the channel ends here
+    /// assert_eq!(answer.receive::<i64>().await?, 6);
+    /// assert!(matches!(ch.send(&4).await, Err(execnet::Error::SendClosed(_))));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn close(&self) -> Result<()> {
         self.close_inner(None)
     }
 
     /// Close this end with an error: the other end's next receive raises
     /// `RemoteError` carrying `message`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec(r#"
+    /// out = channel.receive()
+    /// try:
+    ///     channel.receive()
+    /// except channel.RemoteError as e:
+    ///     out.send("cancelled: " + str(e))
+    /// "#).await?;
+    /// ch.send(&answer).await?;
+    /// ch.close_with_error("the job was cancelled").await?;
+    /// assert_eq!(answer.receive::<String>().await?, "cancelled: the job was cancelled");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn close_with_error(&self, message: &str) -> Result<()> {
         self.close_inner(Some(message))
     }
 
     pub(crate) fn close_inner(&self, error: Option<&str>) -> Result<()> {
-        let shared = self.inner.gateway.shared();
+        let driver = self.inner.gateway.driver();
         let w = {
-            let mut st = shared.lock();
-            st.session
-                .close(self.inner.id, error)
-                .map_err(|e| session_error(e, self.inner.id))?;
+            let mut st = driver.lock();
+            st.session.close(self.inner.id, error)?;
             st.take_wakeups()
         };
-        shared.wake(w);
+        driver.wake(w);
         self.inner.event.notify(usize::MAX);
         Ok(())
     }
@@ -383,21 +540,39 @@ impl Channel {
     /// its callback, if any, has finished. `Error::Remote` if the other end
     /// raised (reported once across `receive` and `wait_close`),
     /// `Error::Timeout` after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use std::time::Duration;
+    ///
+    /// let ch = gw.remote_exec("import time; time.sleep(0.1)").await?;
+    /// ch.wait_close(Some(Duration::from_secs(10))).await?;
+    ///
+    /// let failing = gw.remote_exec("1 / 0").await?;
+    /// let err = failing.wait_close(None).await.unwrap_err();
+    /// assert!(err.to_string().contains("ZeroDivisionError"));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
         let deadline = timeout.map(|t| Instant::now() + t);
         loop {
             let listener = {
-                let shared = self.inner.gateway.shared();
-                let mut st = shared.lock();
+                let gateway = &self.inner.gateway;
+                let mut st = gateway.driver().lock();
                 let id = self.inner.id;
-                let callback_running = st.callbacks.get(&id) == Some(&false);
-                if st.session.is_closed(id) && !callback_running {
+                let callback = gateway.registry().lock().callback(id);
+                if st.session.is_closed(id) && callback != Some(Callback::Running) {
                     if let Some(text) = st.session.take_remote_error(id) {
                         return Err(Error::Remote(RemoteError::new(text)));
                     }
-                    if let Some(reason) = st.session.lost_reason() {
+                    if let Some(loss) = st.session.loss() {
                         if !st.session.is_terminating() && !st.session.is_remote_closed(id) {
-                            return Err(Error::ConnectionLost(reason.to_string()));
+                            return Err(loss.clone().into());
                         }
                     }
                     return Ok(());
@@ -413,12 +588,30 @@ impl Channel {
     /// How the channel ended, without waiting (also while a callback still
     /// runs, e.g. from inside it at the endmarker): `Some(Error::Remote)` if
     /// the other end raised (reported once, shared with `receive` and
-    /// `wait_close`), `Some(Error::ConnectionLost)` if the connection died
-    /// first, `None` while it is open or when it ended cleanly. execnet's
+    /// `wait_close`), `Some(Error::ConnectionLost)` (or
+    /// `Some(Error::PeerMisbehaved)`) if the connection died first, `None`
+    /// while it is open or when it ended cleanly. execnet's
     /// `channel._getremoteerror()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("raise RuntimeError('late')").await?;
+    /// ch.wait_close(None).await.unwrap_err(); // reports the error once...
+    /// assert!(ch.end_error().is_none()); // ...so it is not reported again
+    /// let ch = gw.remote_exec("raise RuntimeError('early')").await?;
+    /// while !ch.is_closed() {
+    ///     std::thread::sleep(std::time::Duration::from_millis(10));
+    /// }
+    /// assert!(ch.end_error().is_some_and(|e| e.to_string().contains("early")));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn end_error(&self) -> Option<Error> {
-        let shared = self.inner.gateway.shared();
-        let mut st = shared.lock();
+        let mut st = self.inner.gateway.driver().lock();
         let id = self.inner.id;
         if !st.session.is_closed(id) {
             return None;
@@ -426,62 +619,65 @@ impl Channel {
         if let Some(text) = st.session.take_remote_error(id) {
             return Some(Error::Remote(RemoteError::new(text)));
         }
-        match st.session.lost_reason() {
-            Some(reason) if !st.session.is_terminating() && !st.session.is_remote_closed(id) => {
-                Some(Error::ConnectionLost(reason.to_string()))
+        match st.session.loss() {
+            Some(loss) if !st.session.is_terminating() && !st.session.is_remote_closed(id) => {
+                Some(loss.clone().into())
             }
             _ => None,
         }
     }
 
-    /// Deliver every item (those already queued first) to `callback`, on a
-    /// library thread; afterwards `receive` fails with `Error::CallbackSet`.
-    /// `endmarker`, if given, is delivered once when the channel ends
-    /// (closed, errored, or connection lost).
-    ///
-    /// Items arrive as [`Value`]s, each within its budget (see
-    /// [`Channel::receive`]); an item that would take more ends the
-    /// deliveries as a panicking callback does: the channel is closed with
-    /// an error naming the cause, and the endmarker follows.
-    pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
-    where
-        F: FnMut(Value) + Send + 'static,
-    {
-        let id = self.inner.id;
-        let shared = self.inner.gateway.shared().clone();
-        {
-            let mut st = shared.lock();
-            if st.callbacks.contains_key(&id) {
-                return Err(Error::CallbackSet(id));
-            }
-            st.callbacks.insert(id, false);
-        }
-        let gateway = self.inner.gateway.clone();
-        let event = self.inner.event.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("execnet-callback-{id}"))
-            .spawn(move || run_callback(gateway, id, event, callback, endmarker));
-        if let Err(e) = spawned {
-            shared.lock().callbacks.remove(&id);
-            return Err(Error::Io(e));
-        }
-        Ok(())
-    }
-
     /// A reader of the channel's items as one byte stream (execnet's
     /// `makefile('r')`): `Bytes` items are read as they are, `Str` items as
     /// UTF-8; end-of-channel is end-of-file.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use futures_lite::AsyncReadExt;
+    ///
+    /// let ch = gw.remote_exec("channel.send(b'hello, '); channel.send('world')").await?;
+    /// let mut text = String::new();
+    /// ch.reader().read_to_string(&mut text).await?;
+    /// assert_eq!(text, "hello, world");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn reader(&self) -> Channel {
         self.clone()
     }
 
     /// A writer that sends every write as one `Bytes` item (execnet's
     /// `makefile('w')`); closing it closes the channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// use futures_lite::AsyncWriteExt;
+    ///
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send(b''.join(channel))").await?;
+    /// ch.send(&answer).await?;
+    /// let mut w = ch.writer();
+    /// w.write_all(b"chunk 1, ").await?;
+    /// w.write_all(b"chunk 2").await?;
+    /// w.close().await?; // closes the channel: the remote loop ends
+    /// let joined: serde_bytes::ByteBuf = answer.receive().await?;
+    /// assert_eq!(joined.as_ref(), b"chunk 1, chunk 2");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn writer(&self) -> Channel {
         self.clone()
     }
 
-    fn poll_listener(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_listener(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.listener.is_none() {
             self.listener = Some(self.inner.event.listen());
             // The state may have changed before we listened: look again.
@@ -497,251 +693,20 @@ impl Channel {
     }
 }
 
-/// Wait for `listener`, or until `deadline` if there is one; `false` when
-/// the deadline passed first.
-async fn wait_until(listener: EventListener, deadline: Option<Instant>) -> bool {
-    match deadline {
-        None => {
-            listener.await;
-            true
-        }
-        Some(deadline) => {
-            futures_lite::future::or(
-                async {
-                    listener.await;
-                    true
-                },
-                async {
-                    async_io::Timer::at(deadline).await;
-                    false
-                },
-            )
-            .await
-        }
-    }
-}
-
-/// Give every channel value inside a received item a live handle (found by
-/// id when the item is decoded).
-fn attach_channels(gateway: &Gateway, st: &mut State, item: &mut Item) {
+/// Give every channel value inside a received item a live handle. The
+/// registry is locked (after the driver state, held by the caller) at the
+/// first channel found, if any: most items carry none.
+pub(crate) fn attach_channels<'g>(
+    gateway: &'g Gateway,
+    st: &mut State,
+    reg: &mut Option<MutexGuard<'g, Entries>>,
+    item: &mut Item,
+) {
     for c in item.channels_mut() {
-        let handle = Channel::attach_locked(gateway, st, c.id());
+        let reg = reg.get_or_insert_with(|| gateway.registry().lock());
+        let handle = Channel::attach_registered(gateway, st, reg, c.id());
         let attachment: Arc<dyn Any + Send + Sync> = handle.inner.clone();
         c.set_attachment(Some(attachment));
-    }
-}
-
-fn run_callback<F>(
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
-    mut callback: F,
-    end: Option<Value>,
-) where
-    F: FnMut(Value) + Send + 'static,
-{
-    let shared = gateway.shared().clone();
-    // Whatever happens to the callback (even a panic), the channel's
-    // callback is marked finished so wait_close never hangs.
-    let _finished = CallbackFinished {
-        gateway: gateway.clone(),
-        id,
-        event: event.clone(),
-    };
-    // As execnet does when a callback raises: close the channel with the
-    // error, and deliver nothing more.
-    let give_up = |why: &str| {
-        let shared = gateway.shared();
-        let w = {
-            let mut st = shared.lock();
-            let _ = st.session.close(id, Some(why));
-            st.take_wakeups()
-        };
-        shared.wake(w);
-    };
-    let mut deliver = |value: Value| -> bool {
-        let call = std::panic::AssertUnwindSafe(|| callback(value));
-        if std::panic::catch_unwind(call).is_ok() {
-            return true;
-        }
-        give_up("the receiving callback panicked");
-        false
-    };
-    loop {
-        let (next, wakeups): (Option<Item>, Wakeups) = {
-            let mut st = shared.lock();
-            match st.session.recv(id) {
-                Recv::Item(mut item) => {
-                    attach_channels(&gateway, &mut st, &mut item);
-                    (Some(item), st.take_wakeups())
-                }
-                Recv::Empty => {
-                    let listener = event.listen();
-                    drop(st);
-                    futures_lite::future::block_on(listener);
-                    continue;
-                }
-                Recv::Error(_) => {
-                    // The callback takes items only: the error stays for
-                    // wait_close to report, as in execnet.
-                    st.session.restore_remote_error(id);
-                    (None, st.take_wakeups())
-                }
-                _ => (None, st.take_wakeups()),
-            }
-        };
-        shared.wake(wakeups);
-        match next.map(Item::into_value) {
-            Some(Ok(value)) => {
-                if !deliver(value) {
-                    return;
-                }
-            }
-            // A callback takes Values; one this large cannot be made (a
-            // peer could make a small frame expand 30-fold).
-            Some(Err(e)) => {
-                give_up(&format!("the receiving callback cannot take an item: {e}"));
-                break;
-            }
-            None => break,
-        }
-    }
-    if let Some(end) = end {
-        deliver(end);
-    }
-}
-
-/// Marks a channel's callback as finished when dropped (also on unwind).
-struct CallbackFinished {
-    gateway: Gateway,
-    id: u32,
-    event: Arc<Event>,
-}
-
-impl Drop for CallbackFinished {
-    fn drop(&mut self) {
-        let shared = self.gateway.shared();
-        let w = {
-            let mut st = shared.lock();
-            st.callbacks.insert(self.id, true);
-            if st
-                .handles
-                .get(&self.id)
-                .is_none_or(|w| w.strong_count() == 0)
-            {
-                st.session.release(self.id, false);
-                st.chan_events.remove(&self.id);
-            }
-            st.take_wakeups()
-        };
-        shared.wake(w);
-        self.event.notify(usize::MAX);
-    }
-}
-
-impl Stream for Channel {
-    type Item = Result<Value>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        loop {
-            match self.try_receive(true) {
-                Ok(Some(item)) => return Poll::Ready(Some(item.into_value().map_err(Error::from))),
-                Ok(None) => {}
-                Err(Error::Closed) => return Poll::Ready(None),
-                Err(e) => return Poll::Ready(Some(Err(e))),
-            }
-            if self.poll_listener(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-}
-
-impl futures_io::AsyncRead for Channel {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            if self.read_pos < self.read_buf.len() {
-                let n = buf.len().min(self.read_buf.len() - self.read_pos);
-                let start = self.read_pos;
-                buf[..n].copy_from_slice(&self.read_buf[start..start + n]);
-                self.read_pos += n;
-                return Poll::Ready(Ok(n));
-            }
-            match self.try_receive(true) {
-                Ok(Some(item)) => {
-                    let value = item
-                        .into_value()
-                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-                    let bytes = match value.into_bytes() {
-                        Ok(b) => b,
-                        Err(other) => {
-                            other
-                                .into_string()
-                                .map(String::into_bytes)
-                                .map_err(|other| {
-                                    std::io::Error::new(
-                                        std::io::ErrorKind::InvalidData,
-                                        format!(
-                                            "channel item is {}, not bytes or str",
-                                            other.type_name()
-                                        ),
-                                    )
-                                })?
-                        }
-                    };
-                    self.read_buf = bytes;
-                    self.read_pos = 0;
-                    continue;
-                }
-                Ok(None) => {}
-                Err(Error::Closed) => return Poll::Ready(Ok(0)),
-                Err(e) => return Poll::Ready(Err(std::io::Error::other(e))),
-            }
-            if self.poll_listener(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-}
-
-impl futures_io::AsyncWrite for Channel {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        loop {
-            let shared = self.inner.gateway.shared().clone();
-            let outcome = {
-                let mut st = shared.lock();
-                let r = st
-                    .session
-                    .send(self.inner.id, Item::bytes(buf))
-                    .map_err(|e| session_error(e, self.inner.id));
-                (r, st.take_wakeups())
-            };
-            shared.wake(outcome.1);
-            match outcome.0 {
-                Ok(session::Send::Sent) => return Poll::Ready(Ok(buf.len())),
-                Ok(session::Send::Blocked(_)) => {}
-                Err(e) => return Poll::Ready(Err(std::io::Error::other(e))),
-            }
-            if self.poll_listener(cx).is_pending() {
-                return Poll::Pending;
-            }
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(self.close_inner(None).map_err(std::io::Error::other))
     }
 }
 

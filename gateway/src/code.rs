@@ -13,7 +13,8 @@ use execnet_wire::{Call, Value};
 /// # Examples
 ///
 /// ```
-/// use execnet_gateway::{to_value, Gateway, RemoteCode};
+/// # use execnet_gateway as execnet;
+/// use execnet::{to_value, Gateway, RemoteCode};
 ///
 /// # futures_lite::future::block_on(async {
 /// let code = RemoteCode::new("def double(channel, n):\n    channel.send(2 * n)\n")
@@ -23,7 +24,7 @@ use execnet_wire::{Call, Value};
 /// let ch = gw.remote_exec_code(code).await?;
 /// assert_eq!(ch.receive::<i64>().await?, 42);
 /// gw.exit().await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct RemoteCode {

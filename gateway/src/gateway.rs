@@ -1,36 +1,65 @@
 //! [`Gateway`]: a connection to one worker process.
 
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use execnet_transport::{CommandTransport, Connection, Signal, SshTransport, Transport};
+use execnet_proto::{Session, SessionError};
 use execnet_wire::{from_value, Value};
-use execnet_xspec::{Kind, XSpec};
+use execnet_xspec::XSpec;
 use serde::Deserialize;
 
-use crate::bootstrap::{self, wait_bounded, Cause};
 use crate::channel::Channel;
 use crate::code::RemoteCode;
-use crate::error::{Error, Result, Step};
+use crate::driver::Driver;
+use crate::error::Result;
+use crate::registry::Registry;
 use crate::runtime;
-use crate::session::{Role, Session, SessionConfig};
-use crate::shared::{read_loop, write_loop, Shared};
 
-/// Ids `gw0`, `gw1`, … for gateways opened outside a group.
-static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-
-/// How a gateway is opened and closed.
+/// How a gateway is opened and closed: the defaults, changed with the
+/// builder methods.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use std::time::Duration;
+/// use execnet::{Gateway, Options, XSpec};
+///
+/// # futures_lite::future::block_on(async {
+/// let options = Options::default()
+///     .bootstrap_timeout(Duration::from_secs(5))
+///     .exit_timeout(Duration::from_millis(500))
+///     .window(1 << 20)            // 1 MiB of credit per channel
+///     .max_frame(16 << 20)        // no item over 16 MiB either way
+///     .forward_stderr(false);     // keep remote print() to ourselves
+/// let gw = Gateway::open_with(XSpec::parse("popen")?, options).await?;
+/// gw.exit().await?;
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct Options {
-    /// How long to wait for the worker's hello.
+    /// How long to wait for the worker's hello (default 30 s).
     pub bootstrap_timeout: Duration,
-    /// How long `exit()` waits for the worker to stop before signalling it.
+    /// How long `exit()` waits for the worker to stop before signalling it
+    /// (default 2 s).
     pub exit_timeout: Duration,
-    /// The receive window this end grants per channel, in bytes.
+    /// The receive window this end grants per channel, in bytes (default
+    /// 8 MiB): how much a peer may send on one channel before the items are
+    /// taken.
     pub window: u64,
-    /// Forward the worker's stderr (remote `print()`) to ours.
+    /// The largest frame this end accepts, in bytes (default 256 MiB,
+    /// [`DEFAULT_MAX_FRAME`](execnet_wire::DEFAULT_MAX_FRAME)). One item
+    /// travels in one frame, so this is the largest item the worker can send
+    /// here: it learns the limit from our hello, and its `channel.send` of a
+    /// larger item raises. A frame that announces more ends the connection
+    /// ([`Error::PeerMisbehaved`](crate::Error::PeerMisbehaved)) before
+    /// anything is allocated for it. Items we send are bounded by the
+    /// worker's own limit (256 MiB) the same way: sending a larger one is
+    /// [`Error::Encode`](crate::Error::Encode).
+    pub max_frame: u32,
+    /// Forward the worker's stderr (remote `print()`) to ours (default on).
     pub forward_stderr: bool,
 }
 
@@ -40,12 +69,58 @@ impl Default for Options {
             bootstrap_timeout: Duration::from_secs(30),
             exit_timeout: Duration::from_secs(2),
             window: execnet_wire::DEFAULT_WINDOW,
+            max_frame: execnet_wire::DEFAULT_MAX_FRAME,
             forward_stderr: true,
         }
     }
 }
 
+impl Options {
+    /// How long to wait for the worker's hello.
+    pub fn bootstrap_timeout(mut self, timeout: Duration) -> Self {
+        self.bootstrap_timeout = timeout;
+        self
+    }
+
+    /// How long `exit()` waits for the worker to stop before signalling it.
+    pub fn exit_timeout(mut self, timeout: Duration) -> Self {
+        self.exit_timeout = timeout;
+        self
+    }
+
+    /// The receive window this end grants per channel, in bytes.
+    pub fn window(mut self, bytes: u64) -> Self {
+        self.window = bytes;
+        self
+    }
+
+    /// The largest frame (and so the largest item) this end accepts.
+    pub fn max_frame(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// Forward the worker's stderr (remote `print()`) to ours.
+    pub fn forward_stderr(mut self, on: bool) -> Self {
+        self.forward_stderr = on;
+        self
+    }
+}
+
 /// What `rinfo()` reports about the worker's interpreter.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// # futures_lite::future::block_on(async {
+/// let gw = execnet::Gateway::open("popen//chdir=/tmp").await?;
+/// let info: execnet::RInfo = gw.rinfo().await?;
+/// assert_eq!(info.cwd, "/tmp");
+/// assert!(info.executable.contains("python"));
+/// # gw.exit().await?;
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct RInfo {
@@ -64,6 +139,19 @@ pub struct RInfo {
 }
 
 /// What `remote_status()` reports.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// # futures_lite::future::block_on(async {
+/// let gw = execnet::Gateway::open("popen//execmodel=main_thread_only").await?;
+/// let status: execnet::RemoteStatus = gw.remote_status().await?;
+/// assert_eq!(status.execmodel, "main_thread_only");
+/// assert_eq!(status.numexecuting, 0);
+/// # gw.exit().await?;
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct RemoteStatus {
@@ -94,12 +182,13 @@ channel.send({
 /// # Examples
 ///
 /// ```
+/// # use execnet_gateway as execnet;
 /// # futures_lite::future::block_on(async {
-/// let gw = execnet_gateway::Gateway::open("popen").await?;
+/// let gw = execnet::Gateway::open("popen").await?;
 /// let ch = gw.remote_exec("channel.send(6 * 7)").await?;
 /// assert_eq!(ch.receive::<i64>().await?, 42);
 /// gw.exit().await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 #[derive(Clone)]
 pub struct Gateway {
@@ -107,7 +196,9 @@ pub struct Gateway {
 }
 
 pub(crate) struct GatewayInner {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) driver: Arc<Driver>,
+    /// The channel handles and callbacks of this gateway.
+    pub(crate) registry: Registry,
     spec: XSpec,
     id: String,
     options: Options,
@@ -125,246 +216,124 @@ impl fmt::Debug for Gateway {
 
 impl Drop for GatewayInner {
     fn drop(&mut self) {
-        let shared = self.shared.clone();
+        let driver = self.driver.clone();
         let timeout = self.options.exit_timeout;
-        runtime::detach(async move {
-            exit_shared(&shared, timeout).await;
-        });
+        runtime::detach(async move { driver.exit(timeout).await });
     }
 }
 
 impl Gateway {
-    /// Open a gateway from a spec string (`"popen"`,
-    /// `"popen//python=python3.11"`, `"popen//chdir=work//id=a"`,
-    /// `"ssh=-p 2222 user@host//chdir=work"`, `"socket=127.0.0.1:8888"`).
-    pub async fn open(spec: &str) -> Result<Gateway> {
-        Self::open_with(XSpec::parse(spec)?, Options::default()).await
-    }
-
-    /// Open a gateway from a parsed spec, with options.
-    pub async fn open_with(spec: XSpec, options: Options) -> Result<Gateway> {
-        let id = match spec.id() {
-            Some(id) => id.to_string(),
-            None => format!("gw{}", NEXT_ID.fetch_add(1, Ordering::Relaxed)),
-        };
-        Self::open_with_id(spec, id, options).await
-    }
-
-    /// Open a gateway with the given id (the Group layer chooses ids).
-    pub async fn open_with_id(spec: XSpec, id: String, options: Options) -> Result<Gateway> {
-        // A typo ("popn", "chdri=") must not open a gateway it did not mean.
-        spec.check_keys()?;
-        let route = spec
-            .via()
-            .map(|v| format!("via={v}"))
-            .or_else(|| spec.installvia().map(|v| format!("installvia={v}")));
-        if let Some(route) = route {
-            return Err(Error::Bootstrap {
-                gateway: id,
-                step: Step::Route,
-                message: format!(
-                    "{route} names another gateway: open it with a Group (or Gateway::open_via / open_installvia)"
-                ),
-            });
-        }
-        let transport: Box<dyn Transport> = match spec.kind() {
-            Kind::Popen => {
-                let argv = bootstrap::worker_argv(&spec);
-                let mut cmd = std::process::Command::new(&argv[0]);
-                cmd.args(&argv[1..]);
-                let program = match spec.python() {
-                    Some(p) => format!("python={p}"),
-                    None => argv[0].clone(),
-                };
-                Box::new(CommandTransport::new_group(cmd, program))
-            }
-            Kind::Ssh(args) => {
-                let multiplex = spec
-                    .get("ssh_multiplex")
-                    .is_none_or(|v| !matches!(v, "no" | "false" | "0" | "off"));
-                Box::new(
-                    SshTransport::new(args, bootstrap::worker_argv(&spec))
-                        .config(spec.ssh_config())
-                        .multiplex(multiplex),
-                )
-            }
-            Kind::Socket(addr) => {
-                let addr = addr.clone();
-                let token = crate::socket::client_token(spec.token_file(), &id)?;
-                let conn = crate::socket::connect(&addr, token.as_ref(), &id).await?;
-                return Self::from_connection(conn, spec, id, options).await;
-            }
-            other => {
-                return Err(Error::Bootstrap {
-                    gateway: id,
-                    step: Step::Connect,
-                    message: format!("{other:?} gateways are not supported"),
-                })
-            }
-        };
-        // Only an interpreter started here may teach the worker cache.
-        let learn = matches!(spec.kind(), Kind::Popen) && spec.via().is_none();
-        Self::connect_with(transport, spec, id, options, learn).await
-    }
-
-    /// Open a gateway over any [`Transport`] whose far end runs the
-    /// bootstrap (`python -c LOADER`, see [`crate::LOADER`]).
-    pub async fn from_transport(
-        transport: impl Transport,
-        spec: XSpec,
-        id: impl Into<String>,
-    ) -> Result<Gateway> {
-        Self::from_transport_with(Box::new(transport), spec, id.into(), Options::default()).await
-    }
-
-    /// [`Gateway::from_transport`] with options.
-    pub async fn from_transport_with(
-        transport: Box<dyn Transport>,
-        spec: XSpec,
-        id: String,
-        options: Options,
-    ) -> Result<Gateway> {
-        Self::connect_with(transport, spec, id, options, false).await
-    }
-
-    async fn connect_with(
-        transport: Box<dyn Transport>,
-        spec: XSpec,
-        id: String,
-        options: Options,
-        learn: bool,
-    ) -> Result<Gateway> {
-        let conn = transport.connect().await.map_err(|e| Error::Bootstrap {
-            gateway: id.clone(),
-            step: match e {
-                execnet_transport::TransportError::Spawn { .. } => Step::Spawn,
-                execnet_transport::TransportError::Resolve { .. } => Step::Host,
-                _ => Step::Connect,
-            },
-            message: e.to_string(),
-        })?;
-        Self::bootstrap(conn, spec, id, options, learn).await
-    }
-
-    /// Run the bootstrap over an open [`Connection`] and wait for the hello.
-    pub async fn from_connection(
-        conn: Connection,
-        spec: XSpec,
-        id: String,
-        options: Options,
-    ) -> Result<Gateway> {
-        Self::bootstrap(conn, spec, id, options, false).await
-    }
-
-    /// `learn_code`: the far end is an interpreter this process started, so
-    /// its compiled worker may be cached for later gateways.
-    async fn bootstrap(
-        conn: Connection,
-        spec: XSpec,
-        id: String,
-        options: Options,
-        learn_code: bool,
-    ) -> Result<Gateway> {
-        let Connection {
-            reader,
-            mut writer,
-            stderr,
-            stderr_tail,
-            process,
-            description,
-        } = conn;
-        let config = SessionConfig {
-            window: options.window,
-            info: bootstrap::hello_info(&spec, &id),
-            ..SessionConfig::default()
-        };
-        let max_frame = config.max_frame;
-        let session = Session::new(Role::Opener, config);
-        let shared = Shared::new(session, process, stderr_tail.clone(), description);
-        if let Some(stderr) = stderr {
-            runtime::detach(stderr_tail.pump(stderr, options.forward_stderr));
-        }
-        if shared.process.is_some() {
-            // Reap the process whenever it exits, even if nobody calls exit().
-            let reaper = shared.clone();
-            runtime::detach(async move {
-                if let Some(p) = &reaper.process {
-                    let _ = p.wait().await;
-                    // The gateway is over: so is whatever its code started
-                    // in the worker's process group.
-                    let _ = p.kill_group();
-                }
-                reaper.conn_event.notify(usize::MAX);
-            });
-        }
-        let gateway = Gateway {
+    /// The handle of a gateway whose driver runs.
+    pub(crate) fn new(driver: Arc<Driver>, spec: XSpec, id: String, options: Options) -> Gateway {
+        Gateway {
             inner: Arc::new(GatewayInner {
-                shared: shared.clone(),
+                driver,
+                registry: Registry::default(),
                 spec,
-                id: id.clone(),
-                options: options.clone(),
+                id,
+                options,
             }),
-        };
-        let mut reader = reader;
-        let shipped = wait_bounded(
-            bootstrap::ship_worker(&mut reader, &mut writer, learn_code),
-            options.bootstrap_timeout,
-        )
-        .await;
-        let failed = match shipped {
-            Some(Ok(())) => None,
-            Some(Err(failure)) => {
-                shared.lock().first_bytes = failure.first_bytes;
-                shared.lose(&failure.reason);
-                Some(Cause::Lost)
-            }
-            None => Some(Cause::Timeout(options.bootstrap_timeout)),
-        };
-        if let Some(cause) = failed {
-            let err = bootstrap::diagnose(&shared, &id, cause).await;
-            exit_shared(&shared, Duration::from_millis(100)).await;
-            return Err(err);
         }
-        runtime::detach(read_loop(shared.clone(), reader, max_frame));
-        runtime::detach(write_loop(shared.clone(), writer));
-        let hello = wait_bounded(wait_hello(&shared), options.bootstrap_timeout).await;
-        let cause = match hello {
-            Some(true) => return Ok(gateway),
-            Some(false) => Cause::Lost,
-            None => Cause::Timeout(options.bootstrap_timeout),
-        };
-        let err = bootstrap::diagnose(&shared, &id, cause).await;
-        exit_shared(&shared, Duration::from_millis(100)).await;
-        Err(err)
     }
 
     /// The gateway id: `gw0`, … or the spec's `id=`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen//id=builder").await?;
+    /// assert_eq!(gw.id(), "builder");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn id(&self) -> &str {
         &self.inner.id
     }
 
     /// The spec this gateway was opened with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen//python=python3//chdir=/tmp").await?;
+    /// assert_eq!(gw.spec().chdir(), Some("/tmp"));
+    /// assert_eq!(gw.spec().to_string(), "popen//python=python3//chdir=/tmp");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn spec(&self) -> &XSpec {
         &self.inner.spec
     }
 
     /// The local child process (the interpreter for popen, the ssh client
     /// for ssh), if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("import os; channel.send(os.getpid())").await?;
+    /// assert_eq!(Some(ch.receive::<u32>().await?), gw.pid());
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn pid(&self) -> Option<u32> {
-        self.inner.shared.process.as_ref().and_then(|p| p.pid())
+        self.inner.driver.process.as_ref().and_then(|p| p.pid())
     }
 
     /// What the worker said about itself in its hello (python version, pid,
-    /// executable, platform, cwd at start, execmodel).
+    /// executable, platform, cwd at start, execmodel), as a Dict.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let info = gw.worker_info();
+    /// assert!(info.repr().contains("'execmodel': 'thread'"), "{}", info.repr());
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn worker_info(&self) -> Value {
-        let st = self.inner.shared.lock();
+        let st = self.inner.driver.lock();
         st.session
             .peer()
             .map_or(Value::None, |peer| peer.info.clone())
     }
 
     /// Run Python `source` in the worker; it sees the name `channel`, the
-    /// other end of the returned channel.
+    /// other end of the returned channel (and `__name__ ==
+    /// "__channelexec__"`). An exception in it closes the channel with the
+    /// traceback: the next `receive` is [`Error::Remote`](crate::Error::Remote).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("
+    ///     total = 0
+    ///     for x in channel:
+    ///         total += x
+    ///         channel.send(total)
+    /// ").await?;
+    /// for x in [1, 2, 3] {
+    ///     ch.send(&x).await?;
+    /// }
+    /// assert_eq!(ch.receive::<i64>().await?, 1);
+    /// assert_eq!(ch.receive::<i64>().await?, 3);
+    /// assert_eq!(ch.receive::<i64>().await?, 6);
+    /// gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn remote_exec(&self, source: &str) -> Result<Channel> {
         self.request(|session| session.exec(source))
     }
@@ -372,6 +341,23 @@ impl Gateway {
     /// Run [`RemoteCode`] in the worker: source compiled under a file name,
     /// and optionally a function it defines called as
     /// `function(channel, **kwargs)` (see [`RemoteCode`] for an example).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{to_value, RemoteCode};
+    ///
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let code = RemoteCode::new("def greet(channel, name):\n    channel.send('hi ' + name)\n")
+    ///     .filename("greet.py")
+    ///     .call("greet", [("name", to_value("ada").unwrap())]);
+    /// let ch = gw.remote_exec_code(code).await?;
+    /// assert_eq!(ch.receive::<String>().await?, "hi ada");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<Channel> {
         let RemoteCode {
             source,
@@ -385,25 +371,56 @@ impl Gateway {
     /// that channel's handle; an ended connection is `ConnectionLost`.
     fn request(
         &self,
-        open: impl FnOnce(&mut Session) -> Result<u32, crate::session::SessionError>,
+        open: impl FnOnce(&mut Session) -> Result<u32, SessionError>,
     ) -> Result<Channel> {
-        let (id, wakeups) = {
-            let mut st = self.inner.shared.lock();
-            let id = open(&mut st.session).map_err(|e| crate::channel::session_error(e, 0))?;
-            (id, st.take_wakeups())
+        let driver = &self.inner.driver;
+        let (channel, wakeups) = {
+            let mut st = driver.lock();
+            let id = open(&mut st.session)?;
+            let channel = Channel::attach_locked(self, &mut st, id);
+            (channel, st.take_wakeups())
         };
-        let channel = Channel::attach(self, id);
-        self.inner.shared.wake(wakeups);
+        driver.wake(wakeups);
         Ok(channel)
     }
 
-    /// A new channel, to be sent to the worker inside an item.
+    /// A new channel, to be sent to the worker inside an item (it arrives
+    /// there as a channel of the worker's gateway).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let results = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send('via the new channel')").await?;
+    /// ch.send(&results).await?;
+    /// assert_eq!(results.receive::<String>().await?, "via the new channel");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn new_channel(&self) -> Channel {
-        let id = self.inner.shared.lock().session.open_channel();
-        Channel::attach(self, id)
+        let mut st = self.inner.driver.lock();
+        let id = st.session.open_channel();
+        Channel::attach_locked(self, &mut st, id)
     }
 
     /// Facts about the worker's interpreter.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let info = gw.rinfo().await?;
+    /// assert_eq!(Some(info.pid), gw.pid());
+    /// assert_eq!(info.version_info.0, 3);
+    /// assert_eq!(info.platform, "linux");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn rinfo(&self) -> Result<RInfo> {
         let ch = self.remote_exec(RINFO_SOURCE).await?;
         let info: RInfo = ch.receive().await?;
@@ -413,6 +430,21 @@ impl Gateway {
     }
 
     /// How many channels are open and how many execs run in the worker.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.send('started'); channel.receive()").await?;
+    /// ch.receive::<String>().await?;
+    /// let status = gw.remote_status().await?;
+    /// assert_eq!(status.numexecuting, 1);
+    /// assert_eq!(status.execmodel, "thread");
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn remote_status(&self) -> Result<RemoteStatus> {
         let ch = self.request(Session::status_request)?;
         let value: Value = ch.receive().await?;
@@ -420,114 +452,107 @@ impl Gateway {
     }
 
     /// Whether the connection has ended (exited, or the worker died).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// assert!(!gw.is_closed());
+    /// gw.exit().await?;
+    /// assert!(gw.is_closed());
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn is_closed(&self) -> bool {
-        self.inner.shared.lock().session.lost_reason().is_some()
+        self.inner.driver.lock().session.is_lost()
     }
 
-    /// Ask the worker to stop, wait for it (bounded), then SIGTERM and
-    /// SIGKILL what is left, and reap the process. Idempotent; every open
-    /// channel ends.
+    /// Ask the worker to stop, wait for it (bounded by
+    /// [`Options::exit_timeout`]), then SIGTERM and SIGKILL what is left, and
+    /// reap the process. Idempotent; every open channel ends.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("channel.receive()").await?; // waits forever
+    /// gw.exit().await?;
+    /// gw.exit().await?; // again: nothing left to do
+    /// assert!(ch.receive::<i64>().await.is_err());
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn exit(&self) -> Result<()> {
-        exit_shared(&self.inner.shared, self.inner.options.exit_timeout).await;
+        self.inner
+            .driver
+            .exit(self.inner.options.exit_timeout)
+            .await;
         Ok(())
     }
 
     /// [`Gateway::exit`] with its own timeout before signals are sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// use std::time::Duration;
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// // Code that ignores the request to stop is signalled after 100 ms.
+    /// gw.remote_exec("import time\nwhile True: time.sleep(1)").await?;
+    /// gw.exit_timeout(Duration::from_millis(100)).await?;
+    /// assert!(gw.is_closed());
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn exit_timeout(&self, timeout: Duration) -> Result<()> {
-        exit_shared(&self.inner.shared, timeout).await;
+        self.inner.driver.exit(timeout).await;
         Ok(())
     }
 
     /// Kill the worker process at once (SIGKILL) and reap it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let pid = gw.pid().expect("a local process");
+    /// gw.kill().await?;
+    /// assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn kill(&self) -> Result<()> {
-        exit_shared(&self.inner.shared, Duration::ZERO).await;
+        self.inner.driver.exit(Duration::ZERO).await;
         Ok(())
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.inner.shared
+    pub(crate) fn driver(&self) -> &Arc<Driver> {
+        &self.inner.driver
+    }
+
+    pub(crate) fn registry(&self) -> &Registry {
+        &self.inner.registry
     }
 
     /// Whether two handles are the same gateway.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// let gw = execnet::Gateway::open("popen").await?;
+    /// let ch = gw.remote_exec("pass").await?;
+    /// assert!(ch.gateway().same(&gw));
+    /// # gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn same(&self, other: &Gateway) -> bool {
-        Arc::ptr_eq(&self.inner.shared, &other.inner.shared)
-    }
-}
-
-/// Wait until the worker's hello arrived (`true`) or the connection ended (`false`).
-async fn wait_hello(shared: &Shared) -> bool {
-    loop {
-        let listener = {
-            let st = shared.lock();
-            if st.session.peer().is_some() {
-                return true;
-            }
-            if st.session.lost_reason().is_some() {
-                return false;
-            }
-            shared.conn_event.listen()
-        };
-        listener.await;
-    }
-}
-
-/// The exit sequence; safe to run many times and concurrently.
-pub(crate) async fn exit_shared(shared: &Arc<Shared>, timeout: Duration) {
-    let first = {
-        let mut st = shared.lock();
-        let first = !st.exiting;
-        st.exiting = true;
-        st.session.terminate();
-        st.close_writer = true;
-        first
-    };
-    shared.tx_event.notify(usize::MAX);
-    if !first {
-        wait_exited(shared).await;
-        return;
-    }
-    match &shared.process {
-        Some(process) => {
-            let mut exited = wait_bounded(process.wait(), timeout).await.is_some();
-            if !exited && !timeout.is_zero() {
-                let _ = process.signal(Signal::Terminate);
-                let grace = timeout.min(Duration::from_secs(1));
-                exited = wait_bounded(process.wait(), grace).await.is_some();
-            }
-            if !exited {
-                let _ = process.signal(Signal::Kill);
-                let _ = wait_bounded(process.wait(), Duration::from_secs(5)).await;
-            }
-        }
-        None => {
-            let _ = wait_bounded(wait_reader_done(shared), timeout).await;
-        }
-    }
-    shared.lose("the gateway was exited");
-    shared.lock().exited = true;
-    shared.conn_event.notify(usize::MAX);
-}
-
-async fn wait_exited(shared: &Shared) {
-    loop {
-        let listener = {
-            if shared.lock().exited {
-                return;
-            }
-            shared.conn_event.listen()
-        };
-        listener.await;
-    }
-}
-
-async fn wait_reader_done(shared: &Shared) {
-    loop {
-        let listener = {
-            if shared.lock().reader_done {
-                return;
-            }
-            shared.conn_event.listen()
-        };
-        listener.await;
+        Arc::ptr_eq(&self.inner.driver, &other.inner.driver)
     }
 }

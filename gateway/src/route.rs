@@ -2,16 +2,16 @@
 //! of the via gateway's worker, its bytes relayed over a channel) and
 //! `installvia=` (a one-connection socket server started inside a gateway).
 
-use execnet_transport::{Connection, StderrTail};
+use execnet_transport::{Connection, StderrTail, Step};
 use execnet_xspec::{Kind, XSpec};
 
-use crate::auth::Token;
-use crate::error::{Error, Result, Step};
+use crate::error::{Error, Result};
 use crate::gateway::{Gateway, Options};
 
 /// Run by the via gateway's worker: spawn the interpreter, relay its bytes.
 const RELAY: &str = include_str!("../worker/relay.py");
 /// Run by the installvia gateway's worker: the one-connection socket server.
+#[cfg(feature = "socket")]
 const SERVE: &str = include_str!("../worker/serve.py");
 
 impl Gateway {
@@ -21,6 +21,24 @@ impl Gateway {
     ///
     /// The spec's `via=` is what a [`Group`](https://docs.rs/execnet) resolves
     /// to `via`; it is not read here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Gateway, Options, XSpec};
+    ///
+    /// let master = Gateway::open("popen").await?;
+    /// let spec = XSpec::parse("popen//via=master")?;
+    /// let sub = Gateway::open_via(spec, "sub".into(), &master, Options::default()).await?;
+    /// let ch = sub.remote_exec("import os; channel.send(os.getppid())").await?;
+    /// // The new worker is a child of the master's worker.
+    /// assert_eq!(Some(ch.receive::<u32>().await?), master.rinfo().await.map(|i| i.pid).ok());
+    /// # sub.exit().await?;
+    /// # master.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn open_via(
         spec: XSpec,
         id: String,
@@ -73,6 +91,23 @@ impl Gateway {
     /// a fresh token handed back over a channel, then connecting to it
     /// (execnet's `SocketGateway.new_remote`). The server accepts one
     /// authenticated connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Gateway, Options, XSpec};
+    ///
+    /// let master = Gateway::open("popen").await?;
+    /// let spec = XSpec::parse("socket=127.0.0.1:0//installvia=master")?;
+    /// let gw = Gateway::open_installvia(spec, "served".into(), &master, Options::default()).await?;
+    /// let ch = gw.remote_exec("channel.send('over the socket')").await?;
+    /// assert_eq!(ch.receive::<String>().await?, "over the socket");
+    /// # gw.exit().await?;
+    /// # master.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn open_installvia(
         spec: XSpec,
         id: String,
@@ -92,32 +127,67 @@ impl Gateway {
         };
         let (host, port) = split_host_port(addr)
             .ok_or_else(|| route_err(format!("socket={addr}: expected HOST:PORT")))?;
-        let channel = master
-            .remote_exec(SERVE)
-            .await
-            .map_err(|e| route_err(format!("starting the server failed: {e}")))?;
-        channel
-            .send(&(host, port, crate::LOADER))
-            .await
-            .map_err(|e| route_err(format!("starting the server failed: {e}")))?;
-        let (real_port, token): (u16, String) = channel
-            .receive()
-            .await
-            .map_err(|e| route_err(format!("starting the server on {addr} failed: {e}")))?;
-        let token =
-            Token::new(&token).ok_or_else(|| route_err("the server sent no token".into()))?;
-        let target = if host.contains(':') {
-            format!("[{host}]:{real_port}")
-        } else {
-            format!("{host}:{real_port}")
-        };
-        let mut conn = crate::socket::connect(&target, Some(&token), &id).await?;
-        conn.description = format!("socket {target} (installvia={})", master.id());
-        // The server snippet runs as long as the relayed worker; its channel
-        // need not be kept.
-        drop(channel);
+        let conn = install_server(master, host, port, &id, &route_err).await?;
         Gateway::from_connection(conn, spec, id, options).await
     }
+}
+
+/// Start the one-connection server inside `master` on `host:port`, and
+/// connect to it with the token it hands back.
+#[cfg(feature = "socket")]
+async fn install_server(
+    master: &Gateway,
+    host: &str,
+    port: u16,
+    id: &str,
+    route_err: &impl Fn(String) -> Error,
+) -> Result<Connection> {
+    let channel = master
+        .remote_exec(SERVE)
+        .await
+        .map_err(|e| route_err(format!("starting the server failed: {e}")))?;
+    channel
+        .send(&(host, port, crate::LOADER))
+        .await
+        .map_err(|e| route_err(format!("starting the server failed: {e}")))?;
+    let (real_port, token): (u16, String) = channel
+        .receive()
+        .await
+        .map_err(|e| route_err(format!("starting the server on {host}:{port} failed: {e}")))?;
+    let token =
+        crate::Token::new(&token).ok_or_else(|| route_err("the server sent no token".into()))?;
+    let target = if host.contains(':') {
+        format!("[{host}]:{real_port}")
+    } else {
+        format!("{host}:{real_port}")
+    };
+    let mut conn = crate::SocketTransport::new(target.clone(), Some(token))
+        .open()
+        .await
+        .map_err(|e| Error::Bootstrap {
+            gateway: id.to_string(),
+            step: e.step(),
+            message: e.to_string(),
+        })?;
+    conn.description = format!("socket {target} (installvia={})", master.id());
+    // The server snippet runs as long as the relayed worker; its channel
+    // need not be kept.
+    drop(channel);
+    Ok(conn)
+}
+
+#[cfg(not(feature = "socket"))]
+async fn install_server(
+    _master: &Gateway,
+    host: &str,
+    port: u16,
+    _id: &str,
+    route_err: &impl Fn(String) -> Error,
+) -> Result<Connection> {
+    Err(route_err(format!(
+        "socket={host}:{port}: this build has no socket gateways (enable the `socket` feature \
+         of execnet or execnet-gateway)"
+    )))
 }
 
 /// `host:port` or `[v6]:port`.

@@ -1,6 +1,7 @@
-//! The library's own background executor.
+//! The library's own background executor, and the timed waits built on the
+//! `async-io` timer.
 //!
-//! Every gateway needs a task that moves bytes between its transport and its
+//! Every gateway needs tasks that move bytes between its transport and its
 //! session, whatever executor (if any) the user runs. Those tasks run on one
 //! process-wide thread driving an `async-executor` with the `async-io`
 //! reactor, started on first use. User futures only wait on events that these
@@ -9,8 +10,10 @@
 
 use std::future::Future;
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use async_executor::{Executor, Task};
+use event_listener::EventListener;
 
 static EXECUTOR: OnceLock<Executor<'static>> = OnceLock::new();
 
@@ -45,4 +48,37 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     spawn(future).detach();
+}
+
+/// `future`'s output, or `None` after `limit`.
+pub(crate) async fn wait_bounded<F: Future>(future: F, limit: Duration) -> Option<F::Output> {
+    futures_lite::future::or(async { Some(future.await) }, async {
+        async_io::Timer::after(limit).await;
+        None
+    })
+    .await
+}
+
+/// Wait for `listener`, or until `deadline` if there is one; `false` when
+/// the deadline passed first.
+pub(crate) async fn wait_until(listener: EventListener, deadline: Option<Instant>) -> bool {
+    match deadline {
+        None => {
+            listener.await;
+            true
+        }
+        Some(deadline) => {
+            futures_lite::future::or(
+                async {
+                    listener.await;
+                    true
+                },
+                async {
+                    async_io::Timer::at(deadline).await;
+                    false
+                },
+            )
+            .await
+        }
+    }
 }

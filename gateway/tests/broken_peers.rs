@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use execnet_gateway::{Error, Gateway, Options, Step, Value, XSpec};
-use execnet_wire::{encode_frame, Hello, Message, DEFAULT_MAX_FRAME, DEFAULT_WINDOW};
+use execnet_gateway::{Error, Gateway, Options, PeerMisbehaved, Step, Value, XSpec};
+
+use execnet_wire::{encode_frame, DecodeError, Hello, Message, DEFAULT_MAX_FRAME, DEFAULT_WINDOW};
 use futures_lite::future::block_on;
 
-#[path = "support/procs.rs"]
-mod procs;
-use procs::{eventually, is_our_child, rss_kib};
+mod support;
+use support::bootstrap_error;
+use support::procs::{eventually, is_our_child, rss_kib};
 
 /// A fake interpreter in its own temp dir.
 struct Fake {
@@ -79,11 +80,9 @@ real_exec(compile(loader, "<loader>", "exec"), {{"__name__": "__main__"}})
     /// Open a gateway on this interpreter; the error and how long it took.
     fn open(&self, bootstrap_timeout: Duration) -> (Result<Gateway, Error>, Duration) {
         let spec = XSpec::parse(&format!("popen//python={}", self.script.display())).expect("spec");
-        let options = Options {
-            bootstrap_timeout,
-            forward_stderr: false,
-            ..Options::default()
-        };
+        let options = Options::default()
+            .bootstrap_timeout(bootstrap_timeout)
+            .forward_stderr(false);
         let start = Instant::now();
         let result = block_on(Gateway::open_with(spec, options));
         (result, start.elapsed())
@@ -150,14 +149,6 @@ fn noise(n: usize) -> Vec<u8> {
 
 /// Bounded time: a generous "does not hang" limit, not a speed claim.
 const BOUND: Duration = Duration::from_secs(10);
-
-fn bootstrap_error(result: Result<Gateway, Error>) -> (Step, String) {
-    match result {
-        Err(Error::Bootstrap { step, message, .. }) => (step, message),
-        Err(other) => panic!("expected a bootstrap error, got {other:?}"),
-        Ok(gw) => panic!("a broken interpreter opened a gateway: {gw:?}"),
-    }
-}
 
 #[test]
 fn random_bytes_then_exit_are_quoted() {
@@ -256,32 +247,34 @@ fn a_silent_interpreter_that_ignores_sigterm_is_killed() {
 
 /// A worker whose stream is `stream` after the real loader ran. It fails to
 /// open, or opens and then ends with an error that says what was wrong;
-/// every later call fails rather than blocks.
-fn broken_worker(name: &str, stream: &[u8], expect: &str) {
+/// every later call fails rather than blocks. The error, for a closer look.
+fn broken_worker(name: &str, stream: &[u8], expect: &str) -> Error {
     let fake = Fake::python(name, stream);
     let rss_before = rss_kib("self");
     let (result, took) = fake.open(Duration::from_secs(10));
     assert!(took < BOUND, "took {took:?}");
-    let text = match result {
-        Err(e) => e.to_string(),
+    let err = match result {
+        Err(e) => e,
         Ok(gw) => block_on(async {
             let ch = gw.remote_exec("channel.send(1)").await;
             let err = match ch {
                 Ok(ch) => ch.receive::<Value>().await.expect_err("no worker here"),
                 Err(e) => e,
             };
-            assert!(matches!(err, Error::ConnectionLost(_)), "{err:?}");
+            assert!(err.is_connection_lost(), "{err:?}");
             assert!(gw.is_closed());
             assert!(gw.remote_exec("pass").await.is_err());
             gw.exit().await.expect("exit");
-            err.to_string()
+            err
         }),
     };
+    let text = err.to_string();
     assert!(text.contains(expect), "expected {expect:?} in: {text}");
     // Nothing close to an announced 4 GiB was allocated.
     let grown = rss_kib("self").saturating_sub(rss_before);
     assert!(grown < 64 * 1024, "RSS grew by {grown} KiB");
     fake.assert_gone();
+    err
 }
 
 fn hello_then(tail: &[u8]) -> Vec<u8> {
@@ -294,10 +287,21 @@ fn hello_then(tail: &[u8]) -> Vec<u8> {
 fn hello_then_garbage_is_a_protocol_error() {
     let mut garbage = 5u32.to_le_bytes().to_vec();
     garbage.extend_from_slice(&[0xEE, 1, 2, 3, 4]);
-    broken_worker(
+    let err = broken_worker(
         "garbage-tag",
         &hello_then(&garbage),
         "unknown message tag 238",
+    );
+    // The typed reason, not only its text.
+    assert!(
+        matches!(
+            err,
+            Error::PeerMisbehaved {
+                error: PeerMisbehaved::Decode(DecodeError::UnknownMessageTag { tag: 238, .. }),
+                ..
+            }
+        ),
+        "{err:?}"
     );
 }
 
@@ -305,21 +309,33 @@ fn hello_then_garbage_is_a_protocol_error() {
 fn hello_then_truncated_frame_reports_the_truncation() {
     let mut truncated = 100u32.to_le_bytes().to_vec();
     truncated.extend_from_slice(&[5, 1, 0]);
-    broken_worker(
+    // A stream that ends early is a loss, not a protocol violation.
+    let err = broken_worker(
         "truncated",
         &hello_then(&truncated),
         "stream ended inside a frame: 7 of 104 bytes",
     );
+    assert!(matches!(err, Error::ConnectionLost(_)), "{err:?}");
 }
 
 #[test]
 fn a_frame_announcing_4_gib_is_refused_before_allocating() {
     let mut huge = u32::MAX.to_le_bytes().to_vec();
     huge.extend_from_slice(&[5, 1]);
-    broken_worker(
+    let err = broken_worker(
         "huge",
         &hello_then(&huge),
         "frame announces 4294967295 bytes",
+    );
+    assert!(
+        matches!(
+            err,
+            Error::PeerMisbehaved {
+                error: PeerMisbehaved::Decode(DecodeError::FrameTooLarge { len: u32::MAX, .. }),
+                ..
+            }
+        ),
+        "{err:?}"
     );
 }
 
@@ -394,9 +410,9 @@ struct StuckTransport;
 
 impl execnet_gateway::Transport for StuckTransport {
     fn connect(
-        self: Box<Self>,
+        &mut self,
     ) -> execnet_transport::BoxFuture<
-        'static,
+        '_,
         Result<execnet_transport::Connection, execnet_transport::TransportError>,
     > {
         Box::pin(async {
@@ -416,10 +432,7 @@ impl execnet_gateway::Transport for StuckTransport {
 /// covers writing it too.
 #[test]
 fn a_peer_that_never_reads_times_out() {
-    let options = Options {
-        bootstrap_timeout: Duration::from_millis(300),
-        ..Options::default()
-    };
+    let options = Options::default().bootstrap_timeout(Duration::from_millis(300));
     let start = Instant::now();
     let result = block_on(Gateway::from_transport_with(
         Box::new(StuckTransport),

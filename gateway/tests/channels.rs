@@ -4,13 +4,12 @@
 
 use std::time::Duration;
 
+mod support;
+
 use execnet_gateway::{Channel, Error, Gateway, Options, Value, XSpec};
 use futures_lite::future::block_on;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-
-fn open(spec: &str) -> Gateway {
-    block_on(Gateway::open(spec)).expect("gateway opens")
-}
+use support::open;
 
 #[test]
 fn hundred_concurrent_channels_from_many_threads() {
@@ -61,10 +60,7 @@ fn hundred_concurrent_channels_from_many_threads() {
 #[test]
 fn flow_control_holds_back_a_producer_until_the_consumer_reads() {
     let window = 1 << 20;
-    let options = Options {
-        window,
-        ..Options::default()
-    };
+    let options = Options::default().window(window);
     let gw = block_on(Gateway::open_with(
         XSpec::parse("popen").expect("spec"),
         options,
@@ -227,8 +223,33 @@ fn values_received_as_value_keep_python_kinds() {
     assert_eq!(v.repr(), "{'a': {1, 2}, 'b': (None,)}");
 }
 
-#[path = "support/procs.rs"]
-mod procs;
+/// `Options::max_frame` bounds what the worker may send: it learns the
+/// limit from our hello and refuses a larger item in `channel.send`; smaller
+/// items still flow.
+#[test]
+fn max_frame_bounds_the_items_the_worker_sends() {
+    let options = Options::default().max_frame(1 << 20);
+    let gw = block_on(Gateway::open_with(
+        XSpec::parse("popen").expect("spec"),
+        options,
+    ))
+    .expect("opens");
+    block_on(async {
+        let ch = gw
+            .remote_exec(
+                "channel.send(b'x' * 1000)\n\
+                 try:\n    channel.send(b'x' * (2 << 20))\n\
+                 except Exception as e:\n    channel.send(str(e))\n",
+            )
+            .await
+            .expect("exec");
+        let small: serde_bytes::ByteBuf = ch.receive().await.expect("a small item passes");
+        assert_eq!(small.len(), 1000);
+        let refusal: String = ch.receive().await.expect("the worker says why");
+        assert!(refusal.contains("at most 1048576"), "{refusal}");
+        gw.exit().await.expect("exit");
+    });
+}
 
 /// Serializing a channel with another format (here JSON) writes its id and
 /// keeps nothing: once its handles are dropped, its gateway goes away (the
@@ -249,7 +270,7 @@ fn a_channel_serialized_with_serde_json_keeps_nothing_alive() {
     assert_eq!(back, ch);
     drop((back, ch, gw));
     assert!(
-        procs::eventually(Duration::from_secs(20), || !procs::children()
+        support::procs::eventually(Duration::from_secs(20), || !support::procs::children()
             .contains(&pid)),
         "the worker of a dropped gateway is still running: something keeps the gateway alive"
     );

@@ -10,7 +10,7 @@ struct EnvTransport {
 }
 
 impl Transport for EnvTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
         Box::pin(async move {
             let mut cmd = async_process::Command::new("env");
             cmd.args(["EXECNET_VIA_ENV=1", self.python, "-c", LOADER]);

@@ -10,27 +10,23 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use execnet_gateway::{Channel, Error, Gateway, Value};
+mod support;
+
+use execnet_gateway::{Channel, Error, Value};
 use futures_lite::future::block_on;
 use futures_lite::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use support::open;
+use support::procs::alive;
 
 /// How long anything that should happen may take before a test fails.
 const LIMIT: Duration = Duration::from_secs(10);
-
-fn open() -> Gateway {
-    block_on(Gateway::open("popen")).expect("gateway opens")
-}
-
-fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
 
 /// Mirrors test_gateway.py::test_remote_exec_no_explicit_close: remote code
 /// may not close its own exec channel; the attempt raises in the worker and
 /// reaches us as a remote error that says so.
 #[test]
 fn remote_close_of_the_exec_channel_is_an_error() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw.remote_exec("channel.close()").await.expect("exec");
         let err = ch.wait_close(Some(LIMIT)).await.expect_err("raises");
@@ -44,7 +40,7 @@ fn remote_close_of_the_exec_channel_is_an_error() {
 /// channel is open and returns once we close it.
 #[test]
 fn remote_waitclose_times_out_then_returns_after_our_close() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -72,7 +68,7 @@ fn remote_waitclose_times_out_then_returns_after_our_close() {
 /// comes, and a later receive still gets the item.
 #[test]
 fn remote_receive_timeout_raises_timeout_error() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -95,7 +91,7 @@ fn remote_receive_timeout_raises_timeout_error() {
 /// receives raise EOFError (every time), and its sends raise IOError.
 #[test]
 fn remote_sees_our_close_as_closed_eof_and_send_error() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -125,7 +121,7 @@ fn remote_sees_our_close_as_closed_eof_and_send_error() {
 /// `for item in channel` ends when we close, after every item we sent.
 #[test]
 fn remote_iteration_ends_at_our_close() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -151,7 +147,7 @@ fn remote_iteration_ends_at_our_close() {
 /// endmarker once when we close.
 #[test]
 fn remote_setcallback_gets_items_then_endmarker() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -187,7 +183,7 @@ fn remote_setcallback_gets_items_then_endmarker() {
 /// remote error carrying the exception, and the worker sees `isclosed()`.
 #[test]
 fn remote_callback_that_raises_closes_the_channel_with_the_error() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -216,7 +212,7 @@ fn remote_callback_that_raises_closes_the_channel_with_the_error() {
 /// to us arrives as the same channel, and sent back it is the worker's own.
 #[test]
 fn exec_channel_passes_back_and_forth_as_itself() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -239,7 +235,7 @@ fn exec_channel_passes_back_and_forth_as_itself() {
 /// own items, and they end when the remote code ends.
 #[test]
 fn many_channels_created_remotely() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -273,7 +269,7 @@ fn many_channels_created_remotely() {
 /// crossing in both directions inside one structure.
 #[test]
 fn channels_in_a_structure_cross_both_ways() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -299,7 +295,7 @@ fn channels_in_a_structure_cross_both_ways() {
 /// reordered within a thread.
 #[test]
 fn remote_threads_send_concurrently_on_one_channel() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -328,7 +324,7 @@ fn remote_threads_send_concurrently_on_one_channel() {
 /// reads across item boundaries, by count and by line.
 #[test]
 fn remote_makefile_read_and_readline_span_items() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -359,7 +355,7 @@ fn remote_makefile_read_and_readline_span_items() {
 /// proxyclose) leaves the channel usable.
 #[test]
 fn remote_makefile_write_sends_items_and_close_keeps_the_channel() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -382,7 +378,7 @@ fn remote_makefile_write_sends_items_and_close_keeps_the_channel() {
 /// explicit close inside remote_exec: the text arrives, then an error.
 #[test]
 fn remote_makefile_proxyclose_is_an_explicit_close() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -404,7 +400,7 @@ fn remote_makefile_proxyclose_is_an_explicit_close() {
 /// that ended without items is at EOF at once; lines split across items.
 #[test]
 fn our_reader_reads_lines_and_empty_channels() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let empty = gw.remote_exec("pass").await.expect("exec");
         let mut buf = Vec::new();
@@ -433,7 +429,7 @@ fn our_reader_reads_lines_and_empty_channels() {
 /// then end-of-channel.
 #[test]
 fn items_sent_before_a_remote_error_arrive_first() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec("for i in range(3):\n    channel.send(i)\nraise ValueError('late')")
@@ -453,7 +449,7 @@ fn items_sent_before_a_remote_error_arrive_first() {
 /// full Python traceback naming the undefined name.
 #[test]
 fn name_error_is_reported_as_a_traceback() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec("def foo():\n  return foobar()\nfoo()\n")
@@ -475,7 +471,7 @@ fn name_error_is_reported_as_a_traceback() {
 /// source whose first line is indented is dedented and runs.
 #[test]
 fn indented_source_is_dedented() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec("    for x in range(3):\n        channel.send(x)\n")
@@ -495,7 +491,7 @@ fn indented_source_is_dedented() {
 /// with a newline, then indented lines (`"""\n    code\n"""`).
 #[test]
 fn indented_source_after_a_leading_newline_is_dedented() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec("\n    obj = channel.receive()\n    channel.send(obj)\n    ")
@@ -512,7 +508,7 @@ fn indented_source_after_a_leading_newline_is_dedented() {
 /// that sends nothing ends cleanly, with or without a timeout.
 #[test]
 fn code_that_sends_nothing_ends_cleanly() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let a = gw.remote_exec("pass").await.expect("exec");
         a.wait_close(Some(LIMIT)).await.expect("ends");
@@ -527,7 +523,7 @@ fn code_that_sends_nothing_ends_cleanly() {
 /// set are not repeated; the rest, channels included, go to the callback.
 #[test]
 fn callback_set_after_a_receive_gets_only_the_rest() {
-    let gw = open();
+    let gw = open("popen");
     let ch = block_on(gw.remote_exec(
         "channel.send(42)\nchannel.send(13)\nchannel.send(channel.gateway.newchannel())",
     ))
@@ -547,7 +543,7 @@ fn callback_set_after_a_receive_gets_only_the_rest() {
 /// only after a slow callback has handled the last item.
 #[test]
 fn wait_close_waits_for_a_slow_callback() {
-    let gw = open();
+    let gw = open("popen");
     let ch = block_on(gw.remote_exec("channel.send(42)")).expect("exec");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = seen.clone();
@@ -568,7 +564,7 @@ fn wait_close_waits_for_a_slow_callback() {
 /// remote thread keeps sending.
 #[test]
 fn callback_stays_active_after_the_handle_is_dropped() {
-    let gw = open();
+    let gw = open("popen");
     let (tx, rx) = mpsc::channel();
     block_on(async {
         let ch = gw
@@ -599,7 +595,7 @@ fn callback_stays_active_after_the_handle_is_dropped() {
 /// for wait_close (once).
 #[test]
 fn endmarker_comes_after_a_remote_error_which_wait_close_reports() {
-    let gw = open();
+    let gw = open("popen");
     let ch = block_on(gw.remote_exec("raise ValueError()")).expect("exec");
     let (tx, rx) = mpsc::channel();
     ch.set_callback(
@@ -620,7 +616,7 @@ fn endmarker_comes_after_a_remote_error_which_wait_close_reports() {
 /// receive count as executing; once they end the count drops to zero.
 #[test]
 fn remote_status_counts_blocked_execs() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let c1 = gw
             .remote_exec("channel.send(1) ; channel.receive()")
@@ -655,7 +651,7 @@ fn remote_status_counts_blocked_execs() {
 /// channel's receive ends with an error instead of hanging.
 #[test]
 fn exit_while_remote_code_waits_in_receive() {
-    let gw = open();
+    let gw = open("popen");
     let pid = block_on(async {
         let p = gw
             .remote_exec("import os ; channel.send(os.getpid())")
@@ -691,7 +687,7 @@ fn exit_while_remote_code_waits_in_receive() {
 /// exit returns while remote code sleeps (no SIGTERM handling changed).
 #[test]
 fn exit_returns_while_remote_code_sleeps() {
-    let gw = open();
+    let gw = open("popen");
     let pid = gw.pid().expect("pid");
     block_on(async {
         let ch = gw
@@ -709,7 +705,7 @@ fn exit_returns_while_remote_code_sleeps() {
 /// afterwards still gets the endmarker, and the channel reports the loss.
 #[test]
 fn endmarker_delivered_when_the_worker_is_terminated() {
-    let gw = open();
+    let gw = open("popen");
     let ch =
         block_on(gw.remote_exec("import os, time\nchannel.send(os.getpid())\ntime.sleep(100)"))
             .expect("exec");
@@ -741,7 +737,7 @@ fn endmarker_delivered_when_the_worker_is_terminated() {
 /// endmarker exactly once.
 #[test]
 fn exit_with_pending_callbacks_delivers_each_endmarker_once() {
-    let gw = open();
+    let gw = open("popen");
     let (tx, rx) = mpsc::channel();
     let mut channels = Vec::new();
     for i in 0..3i64 {
@@ -778,7 +774,7 @@ fn exit_with_pending_callbacks_delivers_each_endmarker_once() {
 /// channel has ended.
 #[test]
 fn a_panicking_callback_does_not_hang_wait_close() {
-    let gw = open();
+    let gw = open("popen");
     let ch = block_on(gw.remote_exec("channel.send(1)\nchannel.receive()")).expect("exec");
     ch.set_callback(|_| panic!("callback fails on purpose"), None)
         .expect("callback");
@@ -794,7 +790,7 @@ fn a_panicking_callback_does_not_hang_wait_close() {
 /// items sent before it.
 #[test]
 fn remote_close_with_error_on_its_own_channel() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -820,7 +816,7 @@ fn remote_close_with_error_on_its_own_channel() {
 /// makes the worker's `waitclose()` raise `RemoteError` with our message.
 #[test]
 fn remote_waitclose_raises_our_close_error() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -843,7 +839,7 @@ fn remote_waitclose_raises_our_close_error() {
 /// side, ended by dropping our last handle instead of closing.
 #[test]
 fn remote_callback_gets_endmarker_when_we_drop_the_channel() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -872,7 +868,7 @@ fn remote_callback_gets_endmarker_when_we_drop_the_channel() {
 /// fd 2 in remote code do not disturb the channel.
 #[test]
 fn fd_2_writes_do_not_corrupt_the_stream() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(
@@ -895,7 +891,7 @@ fn fd_2_writes_do_not_corrupt_the_stream() {
 /// the same object there and still carries items both ways.
 #[test]
 fn remote_made_channel_goes_out_and_comes_back_as_itself() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec(

@@ -9,15 +9,14 @@
 
 use std::time::{Duration, Instant};
 
+mod support;
+
 use execnet_gateway::{Error, Gateway, Value};
 use futures_lite::future::block_on;
+use support::open;
 
 /// A waiter must see a dead worker well within this.
 const PROMPT: Duration = Duration::from_secs(5);
-
-fn open() -> Gateway {
-    block_on(Gateway::open("popen")).expect("gateway opens")
-}
 
 fn kill9(pid: u32) -> Instant {
     // The worker may have exited on its own already (during exit()); then
@@ -64,7 +63,7 @@ fn later_calls_fail(gw: &Gateway, ch: &execnet_gateway::Channel) {
 
 #[test]
 fn killed_during_a_bulk_transfer_to_us() {
-    let gw = open();
+    let gw = open("popen");
     let pid = gw.pid().expect("pid");
     let ch =
         block_on(gw.remote_exec("while True:\n    channel.send(b'z' * 1048576)")).expect("exec");
@@ -90,7 +89,7 @@ fn killed_during_a_bulk_transfer_to_us() {
 
 #[test]
 fn killed_during_a_bulk_transfer_from_us() {
-    let gw = open();
+    let gw = open("popen");
     let pid = gw.pid().expect("pid");
     // The remote reads one item and then stops: our sends stall on credit.
     let ch =
@@ -125,7 +124,7 @@ fn killed_during_a_bulk_transfer_from_us() {
 
 #[test]
 fn killed_while_many_wait() {
-    let gw = open();
+    let gw = open("popen");
     let pid = gw.pid().expect("pid");
     let channels: Vec<_> = (0..6)
         .map(|_| block_on(gw.remote_exec("channel.receive()")).expect("exec"))
@@ -207,7 +206,7 @@ fn killed_during_exit() {
 
 #[test]
 fn worker_closing_its_output_stream_is_a_loss() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let waiter = gw.remote_exec("channel.receive()").await.expect("exec");
         let closer = gw
@@ -230,7 +229,7 @@ fn worker_closing_its_output_stream_is_a_loss() {
 
 #[test]
 fn worker_closing_its_input_stream_is_a_loss() {
-    let gw = open();
+    let gw = open("popen");
     block_on(async {
         let ch = gw
             .remote_exec("import os\nos.close(channel.gateway._in)\nchannel.send('closed')\nchannel.receive()")

@@ -7,9 +7,8 @@ use std::time::Duration;
 use execnet_gateway::Gateway;
 use futures_lite::future::block_on;
 
-#[path = "support/procs.rs"]
-mod procs;
-use procs::{children, eventually, fds, threads};
+mod support;
+use support::procs::{children, eventually, fds, threads};
 
 #[test]
 fn two_hundred_gateways_leave_nothing_behind() {

@@ -9,10 +9,9 @@ use execnet_gateway::{Error, Gateway, Value};
 use execnet_wire::{ValueError, DEFAULT_VALUE_BUDGET};
 use futures_lite::future::block_on;
 
-#[path = "support/procs.rs"]
-mod procs;
-use procs::rss_kib;
+mod support;
 use serde_bytes::ByteBuf;
+use support::procs::rss_kib;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 

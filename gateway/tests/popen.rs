@@ -4,13 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use execnet_gateway::{Error, Gateway, Step, Value};
 use futures_lite::future::block_on;
 use futures_lite::StreamExt;
-
-fn open(spec: &str) -> Gateway {
-    block_on(Gateway::open(spec)).expect("gateway opens")
-}
+use support::open;
 
 #[test]
 fn remote_exec_sends_a_result() {

@@ -1,13 +1,12 @@
 //! A spec with a key the engine does not act on never opens a gateway: a
 //! typo must not run code somewhere the user did not mean.
 
-#[path = "support/procs.rs"]
-mod procs;
+mod support;
 
 use execnet_gateway::{Error, Gateway};
 use execnet_xspec::ParseError;
 use futures_lite::future::block_on;
-use procs::children;
+use support::procs::children;
 
 #[test]
 fn mistyped_keys_are_errors_and_start_nothing_but_x_keys_pass() {

@@ -4,17 +4,10 @@ mod support;
 
 use std::time::Instant;
 
-use execnet_gateway::{Error, Gateway, Step};
+use execnet_gateway::{Gateway, Step};
 use futures_lite::future::block_on;
+use support::bootstrap_error;
 use support::sshd::{free_port, Sshd};
-
-fn bootstrap_error(result: Result<Gateway, Error>) -> (Step, String) {
-    match result {
-        Err(Error::Bootstrap { step, message, .. }) => (step, message),
-        Err(other) => panic!("expected a bootstrap error, got {other:?}"),
-        Ok(gw) => panic!("expected an error, opened {gw:?}"),
-    }
-}
 
 #[test]
 fn rinfo_exec_chdir_env_over_ssh() {

@@ -256,7 +256,8 @@ class Worker:
         self.credits = []
         self.t0 = time.perf_counter()
         self.hello_at = None
-        threading.Thread(target=self._stderr, daemon=True).start()
+        self._errt = threading.Thread(target=self._stderr, daemon=True)
+        self._errt.start()
         self.greeting = self._readn(8)
         if self.greeting is not None:
             assert self.greeting[:4] == b"EXNL", self.greeting
@@ -310,6 +311,9 @@ class Worker:
             self.err.append(b)
 
     def stderr(self):
+        if self.p.poll() is not None:
+            # exited: what it wrote last may still be in the pipe
+            self._errt.join(5)
         return b"".join(self.err).decode("utf-8", "replace")
 
     def get(self, timeout=10):

@@ -23,7 +23,8 @@ use crate::multi::MultiChannel;
 /// # Examples
 ///
 /// ```
-/// use execnet_multichannel::Group;
+/// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{from_value, to_value, Error, Gateway, Options, RemoteCode, Result, Value, XSpec}; }
+/// use execnet::Group;
 ///
 /// # futures_lite::future::block_on(async {
 /// let group = Group::new();
@@ -33,7 +34,7 @@ use crate::multi::MultiChannel;
 /// assert!(group.make_gateway("popen//id=worker").await.is_err()); // taken
 /// group.terminate(None).await;
 /// assert!(group.is_empty());
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 pub struct Group {
     state: Mutex<State>,
@@ -103,12 +104,38 @@ impl Drop for Group {
 
 impl Group {
     /// An empty group whose gateways open with the default [`Options`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// assert!(group.is_empty());
+    /// group.make_gateway("popen").await?;
+    /// assert_eq!(group.len(), 1);
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn new() -> Group {
         Self::with_options(Options::default())
     }
 
     /// An empty group whose gateways open with `options`
     /// (`options.exit_timeout` is also the default of [`Group::terminate`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use std::time::Duration;
+    /// use execnet::{Group, Options};
+    ///
+    /// let group = Group::with_options(Options::default().exit_timeout(Duration::from_millis(500)));
+    /// assert_eq!(group.options().exit_timeout, Duration::from_millis(500));
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn with_options(options: Options) -> Group {
         Group {
             state: Mutex::new(State::default()),
@@ -127,11 +154,41 @@ impl Group {
     /// already in the group (or being opened) is an error
     /// (`Error::DuplicateId`). `via=` and `installvia=` name
     /// other members of this group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// let a = group.make_gateway("popen").await?;
+    /// let b = group.make_gateway("popen//via=gw0").await?; // started by gw0's worker
+    /// assert_eq!((a.id(), b.id()), ("gw0", "gw1"));
+    /// let dup = group.make_gateway("popen//id=gw0").await.unwrap_err();
+    /// assert!(matches!(dup, execnet::Error::DuplicateId(_)));
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn make_gateway(&self, spec: &str) -> Result<Gateway> {
         self.make_gateway_from(XSpec::parse(spec)?).await
     }
 
     /// [`Group::make_gateway`] with a parsed spec.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Group, XSpec};
+    ///
+    /// let group = Group::new();
+    /// let spec: XSpec = "popen//id=parsed".parse()?;
+    /// let gw = group.make_gateway_from(spec).await?;
+    /// assert_eq!(gw.id(), "parsed");
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn make_gateway_from(&self, mut spec: XSpec) -> Result<Gateway> {
         spec.check_keys()?;
         let (id, seq) = self.reserve_id(&spec)?;
@@ -217,6 +274,20 @@ impl Group {
     }
 
     /// The member with id `id`, if it is open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen//id=db").await?;
+    /// assert!(group.get("db").is_some());
+    /// assert!(group.get("web").is_none());
+    /// group.terminate(None).await;
+    /// assert!(group.get("db").is_none()); // exited gateways leave
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn get(&self, id: &str) -> Option<Gateway> {
         let mut st = self.lock();
         st.prune();
@@ -228,6 +299,21 @@ impl Group {
 
     /// The open members, in creation order (the order of the
     /// `make_gateway` calls, also when they opened concurrently).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// for name in ["a", "b", "c"] {
+    ///     group.make_gateway(&format!("popen//id={name}")).await?;
+    /// }
+    /// let ids: Vec<String> = group.gateways().iter().map(|g| g.id().to_string()).collect();
+    /// assert_eq!(ids, ["a", "b", "c"]);
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn gateways(&self) -> Vec<Gateway> {
         let mut st = self.lock();
         st.prune();
@@ -235,6 +321,19 @@ impl Group {
     }
 
     /// How many members are open (gateways that exited or died have left).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// let gw = group.make_gateway("popen").await?;
+    /// assert_eq!(group.len(), 1);
+    /// gw.exit().await?; // leaves the group
+    /// assert_eq!(group.len(), 0);
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn len(&self) -> usize {
         let mut st = self.lock();
         st.prune();
@@ -247,6 +346,22 @@ impl Group {
     }
 
     /// Run `source` on every member; the channels are in creation order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen").await?;
+    /// group.make_gateway("popen").await?;
+    /// let mch = group.remote_exec("import os; channel.send(os.getpid())").await?;
+    /// let pids: Vec<u32> = mch.receive_each().await?;
+    /// assert_eq!(pids.len(), 2);
+    /// assert_ne!(pids[0], pids[1]);
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn remote_exec(&self, source: &str) -> Result<MultiChannel> {
         let mut channels = Vec::new();
         for gateway in self.gateways() {
@@ -257,6 +372,23 @@ impl Group {
 
     /// Run [`RemoteCode`] (a file name, a function call with kwargs) on
     /// every member; the channels are in creation order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{to_value, Group, RemoteCode};
+    ///
+    /// let group = Group::new();
+    /// group.make_gateway("popen").await?;
+    /// let code = RemoteCode::new("def add(channel, a, b):\n    channel.send(a + b)\n")
+    ///     .call("add", [("a", to_value(&1).unwrap()), ("b", to_value(&2).unwrap())]);
+    /// let mch = group.remote_exec_code(code).await?;
+    /// assert_eq!(mch.receive_each::<i64>().await?, [3]);
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn remote_exec_code(&self, code: impl Into<RemoteCode>) -> Result<MultiChannel> {
         let code = code.into();
         let mut channels = Vec::new();
@@ -273,6 +405,22 @@ impl Group {
     /// hangs past ~2 × `timeout`, whatever the remote code does (busy loops,
     /// SIGTERM ignored). Afterwards the group is empty; it can open new
     /// gateways. Gateways still opening when it is called are not waited for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use std::time::Duration;
+    ///
+    /// let group = execnet::Group::new();
+    /// let gw = group.make_gateway("popen").await?;
+    /// // Code that never returns is killed after the timeout.
+    /// gw.remote_exec("import time\nwhile True: time.sleep(1)").await?;
+    /// group.terminate(Some(Duration::from_millis(200))).await;
+    /// assert!(group.is_empty() && gw.is_closed());
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn terminate(&self, timeout: Option<Duration>) {
         let timeout = timeout.unwrap_or(self.options.exit_timeout);
         let members = std::mem::take(&mut self.lock().members);

@@ -20,7 +20,8 @@
 //! # Example
 //!
 //! ```
-//! use execnet_multichannel::Group;
+//! # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{from_value, to_value, Error, Gateway, Options, RemoteCode, Result, Value, XSpec}; }
+//! use execnet::Group;
 //! use futures_lite::StreamExt;
 //!
 //! # futures_lite::future::block_on(async {
@@ -42,14 +43,14 @@
 //! let mut queue = mch.receive_queue();
 //! let mut seen = Vec::new();
 //! while let Some((index, item)) = queue.next().await {
-//!     seen.push((index, execnet_gateway::from_value::<u32>(item?)?));
+//!     seen.push((index, execnet::from_value::<u32>(item?)?));
 //! }
 //! seen.sort();
 //! assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [0, 1]);
 //!
 //! group.terminate(Some(std::time::Duration::from_secs(2))).await;
 //! assert_eq!(group.len(), 0);
-//! # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+//! # Ok::<_, execnet::Error>(()) }).unwrap();
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]

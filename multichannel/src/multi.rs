@@ -20,8 +20,9 @@ use serde::Serialize;
 /// # Examples
 ///
 /// ```
-/// use execnet_gateway::Gateway;
-/// use execnet_multichannel::MultiChannel;
+/// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{from_value, to_value, Error, Gateway, Options, RemoteCode, Result, Value, XSpec}; }
+/// use execnet::Gateway;
+/// use execnet::MultiChannel;
 ///
 /// # futures_lite::future::block_on(async {
 /// let gw = Gateway::open("popen").await?;
@@ -33,7 +34,7 @@ use serde::Serialize;
 /// assert_eq!(mch.receive_each::<i64>().await?, [41, 42]);
 /// mch.wait_close(None).await?;
 /// gw.exit().await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct MultiChannel {
@@ -44,6 +45,23 @@ impl MultiChannel {
     /// Combine `channels`; their order is the order of
     /// [`receive_each`](MultiChannel::receive_each) and the index in
     /// [`receive_queue`](MultiChannel::receive_queue) items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::{Gateway, MultiChannel};
+    ///
+    /// let (a, b) = (Gateway::open("popen").await?, Gateway::open("popen").await?);
+    /// let mch = MultiChannel::new(vec![a.remote_exec("pass").await?, b.remote_exec("pass").await?]);
+    /// assert_eq!(mch.len(), 2);
+    /// assert!(mch.channels()[1].gateway().same(&b));
+    /// mch.wait_close(None).await?;
+    /// # a.exit().await?;
+    /// # b.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn new(channels: Vec<Channel>) -> MultiChannel {
         MultiChannel { channels }
     }
@@ -66,6 +84,22 @@ impl MultiChannel {
     /// Send `item` on every channel. The sends run concurrently, so one
     /// channel waiting for flow-control credit does not hold up the others;
     /// the first error in channel order is returned after all finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// for _ in 0..3 {
+    ///     group.make_gateway("popen").await?;
+    /// }
+    /// let mch = group.remote_exec("channel.send(channel.receive() * 2)").await?;
+    /// mch.send_each(&21).await?;
+    /// assert_eq!(mch.receive_each::<i64>().await?, [42, 42, 42]);
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn send_each<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
         let value = execnet_gateway::to_value(item)?;
         let sends = self.channels.iter().map(|ch| ch.send(&value));
@@ -75,6 +109,21 @@ impl MultiChannel {
 
     /// Receive one item from every channel, in channel order. The first
     /// error (a remote error, end of channel, …) is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen//id=a").await?;
+    /// group.make_gateway("popen//id=b").await?;
+    /// let mch = group.remote_exec("channel.send(channel.gateway.id)").await?;
+    /// // In the worker, the gateway is named after ours ("a" → "a-worker").
+    /// assert_eq!(mch.receive_each::<String>().await?, ["a-worker", "b-worker"]); // channel order
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn receive_each<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         let mut items = Vec::with_capacity(self.channels.len());
         for ch in &self.channels {
@@ -85,6 +134,28 @@ impl MultiChannel {
 
     /// Items from all channels as they arrive, as `(channel index, item)`;
     /// see [`ReceiveQueue`]. The queue holds its own handles of the channels.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use futures_lite::StreamExt;
+    ///
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen").await?;
+    /// group.make_gateway("popen").await?;
+    /// let mch = group.remote_exec("for i in range(3): channel.send(i)").await?;
+    /// let mut queue = mch.receive_queue();
+    /// let mut per_channel = [0, 0];
+    /// while let Some((index, item)) = queue.next().await {
+    ///     item?;
+    ///     per_channel[index] += 1;
+    /// }
+    /// assert_eq!(per_channel, [3, 3]);
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub fn receive_queue(&self) -> ReceiveQueue {
         ReceiveQueue::new(self.channels.clone())
     }
@@ -94,6 +165,21 @@ impl MultiChannel {
     /// such channel in channel order is returned, even when other channels
     /// timed out or lost their connection; otherwise the first other error
     /// in channel order (`Error::Timeout`, `Error::ConnectionLost`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen").await?;
+    /// group.make_gateway("popen").await?;
+    /// let mch = group.remote_exec("if channel.gateway.id == 'gw1-worker': raise ValueError('on gw1')").await?;
+    /// let err = mch.wait_close(None).await.unwrap_err();
+    /// assert!(err.to_string().contains("ValueError: on gw1"));
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
         let waits = self.channels.iter().map(|ch| ch.wait_close(timeout));
         let results = futures_util::future::join_all(waits).await;
@@ -142,7 +228,8 @@ impl<'a> IntoIterator for &'a MultiChannel {
 ///   order they arrived (channels with items waiting take turns).
 /// - The end of a channel is not an item. When the remote code raised, its
 ///   [`Error::Remote`] is that channel's last item; a lost connection
-///   likewise ends its channels with one `Error::ConnectionLost` item each.
+///   likewise ends its channels with one `Error::ConnectionLost` (or
+///   `Error::PeerMisbehaved`) item each.
 /// - The stream ends when every channel has ended.
 ///
 /// Items are taken from the channels only while the queue is polled, so
@@ -152,8 +239,9 @@ impl<'a> IntoIterator for &'a MultiChannel {
 /// # Examples
 ///
 /// ```
-/// use execnet_gateway::{Gateway, Value};
-/// use execnet_multichannel::MultiChannel;
+/// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{from_value, to_value, Error, Gateway, Options, RemoteCode, Result, Value, XSpec}; }
+/// use execnet::{Gateway, Value};
+/// use execnet::MultiChannel;
 /// use futures_lite::StreamExt;
 ///
 /// # futures_lite::future::block_on(async {
@@ -162,14 +250,14 @@ impl<'a> IntoIterator for &'a MultiChannel {
 ///     gw.remote_exec("channel.send('a')").await?,
 ///     gw.remote_exec("raise ValueError('b')").await?,
 /// ]);
-/// let mut items: Vec<(usize, execnet_gateway::Result<Value>)> =
+/// let mut items: Vec<(usize, execnet::Result<Value>)> =
 ///     mch.receive_queue().collect().await;
 /// items.sort_by_key(|item| item.0);
 /// assert_eq!(items.len(), 2);
 /// assert_eq!(items[0].1.as_ref().ok(), Some(&Value::from("a")));
 /// assert!(items[1].1.as_ref().is_err_and(|e| e.to_string().contains("ValueError: b")));
 /// gw.exit().await?;
-/// # Ok::<_, execnet_gateway::Error>(()) }).unwrap();
+/// # Ok::<_, execnet::Error>(()) }).unwrap();
 /// ```
 pub struct ReceiveQueue {
     /// `None` once that channel has ended.
@@ -208,12 +296,45 @@ impl ReceiveQueue {
     }
 
     /// The next item; `Error::Closed` once every channel has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen").await?;
+    /// let mch = group.remote_exec("channel.send('only')").await?;
+    /// let mut queue = mch.receive_queue();
+    /// let (index, item) = queue.recv().await?;
+    /// assert_eq!((index, item?.repr()), (0, "'only'".to_string()));
+    /// assert!(matches!(queue.recv().await, Err(execnet::Error::Closed)));
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn recv(&mut self) -> Result<(usize, Result<Value>)> {
         self.next().await.ok_or(Error::Closed)
     }
 
     /// [`ReceiveQueue::recv`], giving up with `Error::Timeout` after
     /// `timeout`. No item is lost by a timeout: it stays for the next call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub use execnet_multichannel::*; pub use execnet_gateway::{to_value, Error, Gateway, Options, RemoteCode, Value, XSpec}; }
+    /// # futures_lite::future::block_on(async {
+    /// use std::time::Duration;
+    ///
+    /// let group = execnet::Group::new();
+    /// group.make_gateway("popen").await?;
+    /// let mch = group.remote_exec("channel.receive()").await?;
+    /// let mut queue = mch.receive_queue();
+    /// let waited = queue.recv_timeout(Duration::from_millis(50)).await;
+    /// assert!(matches!(waited, Err(execnet::Error::Timeout(_))));
+    /// group.terminate(None).await;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
     pub async fn recv_timeout(&mut self, timeout: Duration) -> Result<(usize, Result<Value>)> {
         let item = futures_lite::future::or(async { Some(self.next().await) }, async {
             async_io::Timer::after(timeout).await;

@@ -1,11 +1,14 @@
 //! Terminating groups leaves no process behind (after the group parts of
 //! execnet's testing/test_termination.py).
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use execnet_multichannel::Group;
 use futures_lite::future::block_on;
+
+#[path = "../../gateway/tests/support/procs.rs"]
+mod procs;
+use procs::alive;
 
 /// Remote code that cannot be stopped politely: SIGTERM ignored, and a busy
 /// loop inside one C call that holds the GIL, so the worker cannot even act
@@ -22,10 +25,6 @@ channel.send(os.getpid())
 while 1:
     sum(range(1 << 62))
 ";
-
-fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-}
 
 /// Whether `pid` ignores SIGTERM (bit 15 of /proc/PID/status SigIgn).
 fn ignores_sigterm(pid: u32) -> bool {

@@ -214,7 +214,8 @@ impl Channel {
             }
         };
         match result {
-            Ok(()) | Err(Error::ConnectionLost(_)) => Ok(()),
+            Ok(()) => Ok(()),
+            Err(e) if e.is_connection_lost() => Ok(()),
             Err(e) => Err(errors::from_engine(py, e)),
         }
     }
@@ -251,6 +252,10 @@ impl Channel {
             Some(Error::ConnectionLost(reason)) => Ok(py
                 .get_type::<pyo3::exceptions::PyEOFError>()
                 .call1((reason,))?
+                .unbind()),
+            Some(lost @ Error::PeerMisbehaved { .. }) => Ok(py
+                .get_type::<pyo3::exceptions::PyEOFError>()
+                .call1((lost.to_string(),))?
                 .unbind()),
             _ => Ok(py.None()),
         }

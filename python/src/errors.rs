@@ -90,7 +90,9 @@ pub(crate) fn from_engine(py: Python<'_>, err: Error) -> PyErr {
         } => make(py, "HostNotFound", err.to_string()),
         Error::Value(e) => load_error(py, e.to_string()),
         Error::Encode(e) => dump_error(py, e.to_string()),
-        Error::Decode(e) => load_error(py, e.to_string()),
+        // The worker broke the protocol: the connection is gone, as when it
+        // dies.
+        Error::PeerMisbehaved { .. } => PyEOFError::new_err(err.to_string()),
         Error::ForeignChannel(id) => dump_error(
             py,
             format!("can't send channel {id}: it belongs to another gateway"),

@@ -12,6 +12,27 @@ const PIPE_SIZE: usize = 1 << 20;
 /// Its stderr is piped too and handed out as [`Connection::stderr`], so that
 /// the gateway can keep the tail for error messages and forward the rest.
 /// The child is killed when its [`ChildProcess`] is dropped.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{CommandTransport, Transport};
+/// use futures_lite::{AsyncReadExt, AsyncWriteExt};
+///
+/// let mut cmd = async_process::Command::new("tr");
+/// cmd.args(["a-z", "A-Z"]);
+/// let mut transport = CommandTransport::new(cmd, "tr");
+/// let mut conn = transport.connect().await?;
+/// conn.writer.write_all(b"shout").await?;
+/// drop(conn.writer); // tr sees the end of its input
+/// let mut out = String::new();
+/// conn.reader.read_to_string(&mut out).await?;
+/// assert_eq!(out, "SHOUT");
+/// assert!(conn.process.expect("a local child").pid().is_some());
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct CommandTransport {
     command: async_process::Command,
@@ -22,6 +43,18 @@ pub struct CommandTransport {
 impl CommandTransport {
     /// A transport that will run `command`. `program` names it in errors
     /// (e.g. the interpreter the user asked for).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+    /// use execnet::transport::CommandTransport;
+    ///
+    /// let mut cmd = async_process::Command::new("python3");
+    /// cmd.args(["-c", "print('hi')"]);
+    /// // The name says what failed in errors: "python3.99: no such file or directory".
+    /// let transport = CommandTransport::new(cmd, "python3");
+    /// ```
     pub fn new(command: async_process::Command, program: impl Into<String>) -> Self {
         Self {
             command,
@@ -32,6 +65,23 @@ impl CommandTransport {
 
     /// A transport that runs `command` as the leader of a new process
     /// group, so that killing the worker also kills what its code started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::transport::CommandTransport;
+    ///
+    /// // `sh` and the `sleep` it starts share a new process group.
+    /// let mut cmd = std::process::Command::new("sh");
+    /// cmd.args(["-c", "sleep 60 & wait"]);
+    /// let conn = CommandTransport::new_group(cmd, "sh").spawn()?;
+    /// let process = conn.process.expect("a local child");
+    /// process.kill_group()?; // both go
+    /// process.wait().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub fn new_group(mut command: std::process::Command, program: impl Into<String>) -> Self {
         use std::os::unix::process::CommandExt;
         command.process_group(0);
@@ -43,7 +93,19 @@ impl CommandTransport {
     }
 
     /// Start the command now.
-    pub fn spawn(mut self) -> Result<Connection, TransportError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+    /// use execnet::transport::{CommandTransport, TransportError, Step};
+    ///
+    /// let cmd = async_process::Command::new("/nonexistent/python9");
+    /// let err = CommandTransport::new(cmd, "python9").spawn().unwrap_err();
+    /// assert_eq!(err.step(), Step::Spawn);
+    /// assert!(err.to_string().starts_with("python9: no such file"), "{err}");
+    /// ```
+    pub fn spawn(&mut self) -> Result<Connection, TransportError> {
         self.command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -79,13 +141,13 @@ impl CommandTransport {
             } else {
                 ChildProcess::new(child)
             })),
-            description: self.program,
+            description: self.program.clone(),
         })
     }
 }
 
 impl Transport for CommandTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
         Box::pin(async move { self.spawn() })
     }
 }

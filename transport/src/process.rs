@@ -7,6 +7,22 @@ use async_lock::Mutex;
 use crate::BoxFuture;
 
 /// A signal to send to a worker's local process.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{CommandTransport, Signal};
+///
+/// let mut cmd = async_process::Command::new("sleep");
+/// cmd.arg("60");
+/// let process = CommandTransport::new(cmd, "sleep").spawn()?.process.expect("a child");
+/// process.signal(Signal::Terminate)?;
+/// let status = process.wait().await?;
+/// assert!(!status.success());
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Signal {
@@ -20,6 +36,22 @@ pub enum Signal {
 ///
 /// Implementations must reap the process once it exits, also when the handle
 /// is dropped, so that no zombie is left.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{CommandTransport, Process};
+///
+/// let mut cmd = async_process::Command::new("true");
+/// let conn = CommandTransport::new(cmd, "true").spawn()?;
+/// let process: Box<dyn Process> = conn.process.expect("a child");
+/// let status = process.wait().await?; // reaped: no zombie is left
+/// assert!(status.success());
+/// assert_eq!(process.try_wait()?, Some(status));
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 pub trait Process: Send + Sync + fmt::Debug {
     /// Its process id, if it has one.
     fn pid(&self) -> Option<u32>;
@@ -41,6 +73,19 @@ pub trait Process: Send + Sync + fmt::Debug {
 ///
 /// Dropping it kills the process (if still running) and leaves the reaping to
 /// async-process's background reaper.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{ChildProcess, Process};
+///
+/// let child = async_process::Command::new("true").spawn()?;
+/// let process = ChildProcess::new(child);
+/// assert!(process.wait().await?.success());
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Debug)]
 pub struct ChildProcess {
     pid: u32,
@@ -60,6 +105,22 @@ impl ChildProcess {
 
     /// Wrap a spawned child that leads its own process group (started with
     /// `process_group(0)`): signals then reach the whole group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+    /// # futures_lite::future::block_on(async {
+    /// use std::os::unix::process::CommandExt;
+    /// use execnet::transport::{ChildProcess, Process};
+    ///
+    /// let mut cmd = std::process::Command::new("sleep");
+    /// cmd.arg("60").process_group(0);
+    /// let process = ChildProcess::group_leader(async_process::Command::from(cmd).spawn()?);
+    /// process.kill_group()?;
+    /// assert!(!process.wait().await?.success());
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub fn group_leader(child: async_process::Child) -> Self {
         Self {
             group_leader: true,

@@ -2,11 +2,11 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use crate::{BoxFuture, CommandTransport, Connection, Transport, TransportError};
+use crate::{BoxFuture, CommandTransport, Connection, Diagnosis, Step, Transport, TransportError};
 
 /// How long an idle shared ssh connection stays up after its last gateway
 /// closed (OpenSSH `ControlPersist`, seconds).
@@ -29,6 +29,22 @@ const MASTER_TIMEOUT: Duration = Duration::from_secs(30);
 /// removes its socket). The shared connection is set up once
 /// (`ssh -N`) while the transports to that destination wait, so that they
 /// join it instead of racing it.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::SshTransport;
+///
+/// let ssh = SshTransport::new("-p 2222 build@ci-host", vec!["python3".into(), "-c".into(), "print(1)".into()])
+///     .config(Some("/etc/execnet/ssh_config"))
+///     .multiplex(false);
+/// assert_eq!(ssh.description(), "ssh -p 2222 build@ci-host");
+/// assert_eq!(
+///     ssh.argv(),
+///     ["-oBatchMode=yes", "-F", "/etc/execnet/ssh_config", "-p", "2222", "build@ci-host", "--", "python3 -c 'print(1)'"]
+/// );
+/// ```
 #[derive(Debug)]
 pub struct SshTransport {
     args: Vec<String>,
@@ -112,7 +128,23 @@ impl SshTransport {
     /// returns once it listens) while other transports to the same
     /// destination wait; if that fails, this transport connects on its own so
     /// that its error says why.
-    pub async fn open(self) -> Result<Connection, TransportError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+    /// # futures_lite::future::block_on(async {
+    /// use execnet::transport::{SshTransport, Step};
+    ///
+    /// // Nothing listens on port 1: ssh exits with 255 and says why.
+    /// let ssh = SshTransport::new("-p 1 -oConnectTimeout=5 127.0.0.1", vec!["true".into()]).multiplex(false);
+    /// let conn = ssh.open().await?; // ssh itself started
+    /// let process = conn.process.expect("the ssh client");
+    /// let status = process.wait().await?;
+    /// assert_eq!(status.code(), Some(255));
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
+    pub async fn open(&self) -> Result<Connection, TransportError> {
         let mut control = self.control_path();
         if let Some(path) = control.clone() {
             if !socket_exists(&path) {
@@ -161,13 +193,31 @@ impl SshTransport {
 }
 
 impl Transport for SshTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
-        Box::pin((*self).open())
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
+        Box::pin(self.open())
+    }
+
+    /// Reads ssh's exit status and stderr ([`SshFailure::classify`]): an
+    /// unknown host, a refused connection or key, a host key mismatch, a
+    /// missing or old remote python.
+    fn diagnose(&self, status: Option<ExitStatus>, stderr: &str) -> Option<Diagnosis> {
+        let failure = SshFailure::classify(status.and_then(|s| s.code()), stderr)?;
+        Some(failure.explain(&self.description()))
     }
 }
 
 /// `word` quoted for a POSIX shell: as is when it is plain, else in single
 /// quotes (with `'` written as `'\''`).
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::shell_quote;
+///
+/// assert_eq!(shell_quote("python3"), "python3");
+/// assert_eq!(shell_quote("print('hi')"), r"'print('\''hi'\'')'");
+/// ```
 pub fn shell_quote(word: &str) -> String {
     let plain = !word.is_empty()
         && word
@@ -181,6 +231,20 @@ pub fn shell_quote(word: &str) -> String {
 }
 
 /// What went wrong, read from ssh's exit status and stderr.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// use execnet::transport::{SshFailure, Step};
+///
+/// let stderr = "build@ci-host: Permission denied (publickey).";
+/// let failure = SshFailure::classify(Some(255), stderr).expect("a known failure");
+/// assert!(matches!(failure, SshFailure::Auth(_)));
+/// let diagnosis = failure.explain("ssh build@ci-host");
+/// assert_eq!(diagnosis.step, Step::Auth);
+/// assert!(diagnosis.message.contains("BatchMode"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SshFailure {
@@ -249,6 +313,34 @@ impl SshFailure {
             }
         }
         None
+    }
+}
+
+impl SshFailure {
+    /// The failed step and a message for `what` (`ssh ARGS`) that says what
+    /// to do about it.
+    pub fn explain(self, what: &str) -> Diagnosis {
+        let (step, message) = match self {
+            SshFailure::UnknownHost(host) => (Step::Host, format!("{what}: unknown host {host}")),
+            SshFailure::Connect(line) => (Step::Connect, format!("{what}: cannot connect: {line}")),
+            SshFailure::Auth(line) => (
+                Step::Auth,
+                format!("{what}: authentication refused ({line}); ssh runs with BatchMode=yes, so keys must work without a prompt"),
+            ),
+            SshFailure::HostKey(line) => (
+                Step::Auth,
+                format!("{what}: host key mismatch or unknown host key ({line})"),
+            ),
+            SshFailure::PythonMissing(line) => (
+                Step::Interpreter,
+                format!("{what}: the remote python was not found ({line}); set python= to the remote interpreter"),
+            ),
+            SshFailure::PythonTooOld(line) => (
+                Step::Interpreter,
+                format!("{what}: the remote python is too old ({line})"),
+            ),
+        };
+        Diagnosis::new(step, message)
     }
 }
 

@@ -11,6 +11,21 @@ const TAIL_BYTES: usize = 8 * 1024;
 
 /// The last few KiB of a process's stderr, shared between the task that pumps
 /// it and whoever needs to quote it in an error message.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{BoxedReader, StderrTail};
+///
+/// let tail = StderrTail::new();
+/// let stderr: BoxedReader = Box::pin(futures_lite::io::Cursor::new(b"Traceback...\nValueError: 42\n".to_vec()));
+/// tail.clone().pump(stderr, false).await; // `true` also copies it to our stderr
+/// assert!(tail.is_finished());
+/// assert_eq!(tail.text(), "Traceback...\nValueError: 42");
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct StderrTail {
     inner: Arc<Mutex<TailState>>,

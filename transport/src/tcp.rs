@@ -1,5 +1,5 @@
 use std::io;
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -13,6 +13,27 @@ use crate::{BoxFuture, Connection, StderrTail, Transport, TransportError};
 ///
 /// The stream carries whatever the server expects first (the socket
 /// gateway's authentication), then the worker bootstrap and frames.
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod transport { pub use execnet_transport::*; } }
+/// # futures_lite::future::block_on(async {
+/// use execnet::transport::{TcpTransport, Transport};
+/// use futures_lite::AsyncReadExt;
+///
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// std::thread::spawn(move || {
+///     let (mut peer, _) = listener.accept().unwrap();
+///     std::io::Write::write_all(&mut peer, b"hello").unwrap();
+/// });
+/// let mut conn = TcpTransport::new(addr.to_string()).connect().await?;
+/// let mut got = String::new();
+/// conn.reader.read_to_string(&mut got).await?;
+/// assert_eq!(got, "hello");
+/// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+/// ```
 #[derive(Debug, Clone)]
 pub struct TcpTransport {
     addr: String,
@@ -24,15 +45,17 @@ impl TcpTransport {
         Self { addr: addr.into() }
     }
 
-    /// Connect now.
-    pub async fn open(self) -> Result<Connection, TransportError> {
+    /// Connect now. Host names are resolved on a thread of the `blocking`
+    /// pool (the system resolver blocks), never on the caller's executor.
+    pub async fn open(&self) -> Result<Connection, TransportError> {
         let addr = self.addr.clone();
         let connect_err = |source| TransportError::Connect {
             addr: addr.clone(),
             source,
         };
-        let addrs: Vec<_> =
-            blocking_resolve(&self.addr).map_err(|source| TransportError::Resolve {
+        let addrs = resolve(&self.addr)
+            .await
+            .map_err(|source| TransportError::Resolve {
                 addr: addr.clone(),
                 source,
             })?;
@@ -60,14 +83,19 @@ impl TcpTransport {
     }
 }
 
-fn blocking_resolve(addr: &str) -> std::io::Result<Vec<std::net::SocketAddr>> {
-    use std::net::ToSocketAddrs;
-    Ok(addr.to_socket_addrs()?.collect())
+/// The addresses of `addr` (`host:port`, `[v6]:port`): a literal address
+/// at once, a name through the system resolver off this thread.
+async fn resolve(addr: &str) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(literal) = addr.parse::<SocketAddr>() {
+        return Ok(vec![literal]);
+    }
+    let addr = addr.to_string();
+    blocking::unblock(move || Ok(addr.to_socket_addrs()?.collect())).await
 }
 
 impl Transport for TcpTransport {
-    fn connect(self: Box<Self>) -> BoxFuture<'static, Result<Connection, TransportError>> {
-        Box::pin((*self).open())
+    fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
+        Box::pin(self.open())
     }
 }
 

@@ -43,7 +43,10 @@ pub const MAX_DEPTH: usize = 200;
 /// assert_eq!(frame, [6, 0, 0, 0, 5, 3, 7, 2, b'h', b'i']);
 /// assert_eq!(decode_message(&frame[4..]), Ok(msg));
 /// ```
-#[non_exhaustive]
+///
+/// Deliberately exhaustive: a new message changes the protocol (and its
+/// version), and every `match` on messages (the session, the codec) must
+/// then fail to compile until it handles it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Message {
     /// Tag 0: each side's first frame.

@@ -141,7 +141,6 @@ fn mirror(msg: &Message) -> MMessage {
             channel: *channel,
             bytes: *bytes,
         },
-        other => panic!("no mirror for {other:?}"),
     }
 }
 

@@ -42,5 +42,7 @@ mod words;
 
 pub use crate::error::ParseError;
 pub use crate::keys::{KNOWN_KEYS, USER_KEY_PREFIX};
-pub use crate::spec::{fuzz_parse, Kind, XSpec};
+#[doc(hidden)]
+pub use crate::spec::fuzz_parse;
+pub use crate::spec::{Kind, XSpec};
 pub use crate::words::split_command;

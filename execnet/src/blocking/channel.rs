@@ -44,26 +44,81 @@ impl Eq for Channel {}
 
 impl Channel {
     /// The channel id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let ch = gw.remote_exec("pass")?;
+    /// assert_eq!(ch.id() % 2, 1); // odd: opened on this side
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn id(&self) -> u32 {
         self.inner.id()
     }
 
     /// The gateway of this channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let ch = gw.remote_exec("pass")?;
+    /// assert_eq!(ch.gateway().id(), gw.id());
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn gateway(&self) -> Gateway {
         Gateway::from(self.inner.gateway())
     }
 
     /// Send one item; blocks while the other end's window is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let ch = gw.remote_exec("channel.send(sorted(channel.receive()))")?;
+    /// ch.send(&vec![3, 1, 2])?;
+    /// assert_eq!(ch.receive::<Vec<i64>>()?, [1, 2, 3]);
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn send<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
         block_on(self.inner.send(item))
     }
 
     /// Receive the next item; blocks until it comes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let ch = gw.remote_exec("channel.send(('ok', 2.5, None))")?;
+    /// let (status, value, nothing): (String, f64, Option<i64>) = ch.receive()?;
+    /// assert_eq!((status.as_str(), value, nothing), ("ok", 2.5, None));
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn receive<T: DeserializeOwned>(&self) -> Result<T> {
         block_on(self.inner.receive())
     }
 
     /// Receive with a timeout (`Error::Timeout`; the item stays receivable).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// use std::time::Duration;
+    ///
+    /// let ch = gw.remote_exec("channel.receive()")?;
+    /// let err = ch.receive_timeout::<i64>(Duration::from_millis(50)).unwrap_err();
+    /// assert!(matches!(err, execnet::Error::Timeout(_)));
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn receive_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T> {
         block_on(self.inner.receive_timeout(timeout))
     }
@@ -79,27 +134,102 @@ impl Channel {
     }
 
     /// Close this end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send(len(list(channel)))")?;
+    /// ch.send(&answer)?;
+    /// ch.send(&"a")?;
+    /// ch.send(&"b")?;
+    /// ch.close()?; // ends the remote iteration
+    /// assert_eq!(answer.receive::<i64>()?, 2);
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn close(&self) -> Result<()> {
         block_on(self.inner.close())
     }
 
     /// Close this end with an error for the other end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec(r#"
+    /// out = channel.receive()
+    /// try:
+    ///     channel.receive()
+    /// except channel.RemoteError as e:
+    ///     out.send(str(e))
+    /// "#)?;
+    /// ch.send(&answer)?;
+    /// ch.close_with_error("stop")?;
+    /// assert_eq!(answer.receive::<String>()?, "stop");
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn close_with_error(&self, message: &str) -> Result<()> {
         block_on(self.inner.close_with_error(message))
     }
 
     /// Wait until the channel has ended (and its callback finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// use std::time::Duration;
+    ///
+    /// let ch = gw.remote_exec("raise KeyError('missing')")?;
+    /// let err = ch.wait_close(Some(Duration::from_secs(10))).unwrap_err();
+    /// assert!(err.to_string().contains("KeyError: 'missing'"));
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
         block_on(self.inner.wait_close(timeout))
     }
 
     /// Whether the channel has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let ch = gw.remote_exec("channel.receive()")?;
+    /// assert!(!ch.is_closed());
+    /// ch.send(&0)?;
+    /// ch.wait_close(None)?;
+    /// assert!(ch.is_closed());
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }
 
     /// Deliver every item to `callback` on a library thread; see
     /// [`crate::Channel::set_callback`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// use std::sync::mpsc;
+    ///
+    /// let ch = gw.remote_exec("for word in ['a', 'b']: channel.send(word)")?;
+    /// let (tx, rx) = mpsc::channel();
+    /// ch.set_callback(move |item| tx.send(item.repr()).unwrap(), None)?;
+    /// ch.wait_close(None)?; // also waits for the callback
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), ["'a'", "'b'"]);
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn set_callback<F>(&self, callback: F, endmarker: Option<Value>) -> Result<()>
     where
         F: FnMut(Value) + Send + 'static,
@@ -108,11 +238,42 @@ impl Channel {
     }
 
     /// A `std::io::Read` over the channel's bytes/str items (`makefile('r')`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// use std::io::BufRead;
+    ///
+    /// let ch = gw.remote_exec("channel.send('line 1\\nline 2\\n')")?;
+    /// let lines: Vec<String> = std::io::BufReader::new(ch.reader()).lines().collect::<Result<_, _>>()?;
+    /// assert_eq!(lines, ["line 1", "line 2"]);
+    /// # gw.exit()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reader(&self) -> impl std::io::Read {
         futures_lite::io::BlockOn::new(self.inner.reader())
     }
 
     /// A `std::io::Write` sending each write as a bytes item (`makefile('w')`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// use std::io::Write;
+    ///
+    /// let answer = gw.new_channel();
+    /// let ch = gw.remote_exec("out = channel.receive(); out.send(b''.join(channel).decode())")?;
+    /// ch.send(&answer)?;
+    /// let mut w = ch.writer();
+    /// write!(w, "{} + {} = {}", 1, 2, 3)?;
+    /// drop(w);
+    /// ch.close()?;
+    /// assert_eq!(answer.receive::<String>()?, "1 + 2 = 3");
+    /// # gw.exit()?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// ```
     pub fn writer(&self) -> impl std::io::Write {
         futures_lite::io::BlockOn::new(self.inner.writer())
     }
@@ -123,6 +284,18 @@ impl Channel {
     }
 
     /// Turn into the async handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// let ch = gw.remote_exec("channel.send(1)")?;
+    /// let async_ch: execnet::Channel = ch.into_async();
+    /// let back = execnet::blocking::Channel::from(async_ch);
+    /// assert_eq!(back.receive::<i64>()?, 1);
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn into_async(self) -> crate::Channel {
         self.inner
     }

@@ -38,32 +38,96 @@ pub struct Group {
 
 impl Group {
     /// An empty group; see [`crate::Group::new`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// assert!(group.is_empty());
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn new() -> Group {
         Group::default()
     }
 
     /// An empty group whose gateways open with `options`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use execnet::{blocking::Group, Options};
+    ///
+    /// let group = Group::with_options(Options::default().exit_timeout(Duration::from_millis(500)));
+    /// group.make_gateway("popen")?;
+    /// group.terminate(None); // waits at most about 500 ms before killing
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn with_options(options: Options) -> Group {
         Group::from(crate::Group::with_options(options))
     }
 
     /// Open a gateway and add it to the group; see
     /// [`crate::Group::make_gateway`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// let gw = group.make_gateway("popen")?;
+    /// assert_eq!(gw.id(), "gw0");
+    /// let sub = group.make_gateway("popen//via=gw0")?; // started by gw0's worker
+    /// assert_eq!(sub.id(), "gw1");
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn make_gateway(&self, spec: &str) -> Result<Gateway> {
         block_on(self.inner.make_gateway(spec)).map(Gateway::from)
     }
 
     /// [`Group::make_gateway`] with a parsed spec.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// let gw = group.make_gateway_from("popen//id=from-spec".parse()?)?;
+    /// assert_eq!(gw.id(), "from-spec");
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn make_gateway_from(&self, spec: XSpec) -> Result<Gateway> {
         block_on(self.inner.make_gateway_from(spec)).map(Gateway::from)
     }
 
     /// The member with id `id`, if it is open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen//id=a")?;
+    /// assert!(group.get("a").is_some() && group.get("b").is_none());
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn get(&self, id: &str) -> Option<Gateway> {
         self.inner.get(id).map(Gateway::from)
     }
 
     /// The open members, in creation order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// group.make_gateway("popen")?;
+    /// let ids: Vec<String> = group.gateways().iter().map(|g| g.id().to_string()).collect();
+    /// assert_eq!(ids, ["gw0", "gw1"]);
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn gateways(&self) -> Vec<Gateway> {
         self.inner
             .gateways()
@@ -73,6 +137,17 @@ impl Group {
     }
 
     /// How many members are open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// let gw = group.make_gateway("popen")?;
+    /// assert_eq!(group.len(), 1);
+    /// gw.exit()?;
+    /// assert_eq!(group.len(), 0); // an exited gateway leaves its group
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.inner.len()
     }
@@ -83,6 +158,18 @@ impl Group {
     }
 
     /// Run `source` on every member.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// group.make_gateway("popen")?;
+    /// let mch = group.remote_exec("channel.send(1)")?;
+    /// assert_eq!(mch.receive_each::<i64>()?, [1, 1]);
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn remote_exec(&self, source: &str) -> Result<MultiChannel> {
         block_on(self.inner.remote_exec(source)).map(MultiChannel::from)
     }
@@ -95,6 +182,19 @@ impl Group {
 
     /// Exit every member, kill what has not stopped within `timeout`, reap
     /// everything; see [`crate::Group::terminate`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// group.remote_exec("import time\nwhile True: time.sleep(1)")?;
+    /// group.terminate(Some(Duration::from_millis(200)));
+    /// assert_eq!(group.len(), 0);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn terminate(&self, timeout: Option<Duration>) {
         block_on(self.inner.terminate(timeout));
     }
@@ -105,6 +205,16 @@ impl Group {
     }
 
     /// Turn into the async group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// let async_group: execnet::Group = group.into_async();
+    /// futures_lite::future::block_on(async_group.terminate(None));
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn into_async(self) -> crate::Group {
         self.inner
     }
@@ -141,6 +251,19 @@ pub struct MultiChannel {
 
 impl MultiChannel {
     /// Combine `channels`, in this order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let gw = execnet::blocking::Gateway::open("popen")?;
+    /// use execnet::blocking::MultiChannel;
+    ///
+    /// let mch = MultiChannel::new(vec![gw.remote_exec("pass")?, gw.remote_exec("pass")?]);
+    /// assert_eq!(mch.len(), 2);
+    /// mch.wait_close(None)?;
+    /// # gw.exit()?;
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn new(channels: Vec<Channel>) -> MultiChannel {
         let inner = channels.iter().map(|ch| ch.as_async().clone()).collect();
         MultiChannel { channels, inner }
@@ -162,16 +285,55 @@ impl MultiChannel {
     }
 
     /// Send `item` on every channel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// group.make_gateway("popen")?;
+    /// let mch = group.remote_exec("channel.send(-channel.receive())")?;
+    /// mch.send_each(&5)?;
+    /// assert_eq!(mch.receive_each::<i64>()?, [-5, -5]);
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn send_each<T: Serialize + ?Sized>(&self, item: &T) -> Result<()> {
         block_on(self.inner.send_each(item))
     }
 
     /// Receive one item from every channel, in channel order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen//id=x")?;
+    /// group.make_gateway("popen//id=y")?;
+    /// let mch = group.remote_exec("channel.send(channel.gateway.id)")?;
+    /// assert_eq!(mch.receive_each::<String>()?, ["x-worker", "y-worker"]);
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn receive_each<T: DeserializeOwned>(&self) -> Result<Vec<T>> {
         block_on(self.inner.receive_each())
     }
 
     /// Items from all channels as they arrive; see [`ReceiveQueue`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// group.make_gateway("popen")?;
+    /// let mch = group.remote_exec("channel.send(channel.gateway.id)")?;
+    /// let mut ids: Vec<String> = mch.receive_queue().map(|(_, item)| item.unwrap().repr()).collect();
+    /// ids.sort();
+    /// assert_eq!(ids, ["'gw0-worker'", "'gw1-worker'"]);
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn receive_queue(&self) -> ReceiveQueue {
         ReceiveQueue {
             inner: self.inner.receive_queue(),
@@ -180,6 +342,19 @@ impl MultiChannel {
 
     /// Wait until every channel has ended; the first remote error wins.
     /// See [`crate::MultiChannel::wait_close`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// let mch = group.remote_exec("import time; time.sleep(0.1)")?;
+    /// mch.wait_close(Some(Duration::from_secs(10)))?;
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn wait_close(&self, timeout: Option<Duration>) -> Result<()> {
         block_on(self.inner.wait_close(timeout))
     }
@@ -249,6 +424,19 @@ pub struct ReceiveQueue {
 impl ReceiveQueue {
     /// The next item, waiting for it; `Err(Error::Closed)` once every
     /// channel has ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// let mut queue = group.remote_exec("channel.send('x')")?.receive_queue();
+    /// let (index, item) = queue.recv()?;
+    /// assert_eq!((index, item?.repr()), (0, "'x'".to_string()));
+    /// assert!(matches!(queue.recv(), Err(execnet::Error::Closed)));
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn recv(&mut self) -> Result<(usize, Result<Value>)> {
         block_on(self.inner.recv())
     }
@@ -260,6 +448,17 @@ impl ReceiveQueue {
     }
 
     /// How many channels have not ended yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let group = execnet::blocking::Group::new();
+    /// group.make_gateway("popen")?;
+    /// let mut queue = group.remote_exec("channel.receive()")?.receive_queue();
+    /// assert_eq!(queue.open_channels(), 1);
+    /// group.terminate(None);
+    /// # Ok::<_, execnet::Error>(())
+    /// ```
     pub fn open_channels(&self) -> usize {
         self.inner.open_channels()
     }

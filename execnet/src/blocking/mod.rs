@@ -22,9 +22,11 @@
 mod channel;
 mod gateway;
 mod group;
+#[cfg(feature = "rsync")]
 mod rsync;
 
 pub use channel::Channel;
 pub use gateway::Gateway;
 pub use group::{Group, MultiChannel, ReceiveQueue};
+#[cfg(feature = "rsync")]
 pub use rsync::RSync;

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 
-use execnet::bench::{self, Config};
+use super::workloads::{self as bench, Config};
 
 use clap::Args;
 

@@ -8,6 +8,7 @@ mod open;
 mod rinfo;
 mod rsync;
 mod serve;
+mod workloads;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

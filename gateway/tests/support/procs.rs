@@ -5,6 +5,11 @@
 
 use std::time::{Duration, Instant};
 
+/// Whether process `pid` exists (a zombie included).
+pub fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// The parent pid of `pid` from `/proc/PID/stat`, if it still exists.
 pub fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -7,18 +7,24 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use async_executor::Task;
+use async_executor::{Executor, Task};
 
 use async_io::Async;
-use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use execnet_gateway::handshake::{AuthError, Token, HANDSHAKE_TIMEOUT};
 
-use crate::auth::{server_handshake, AuthError, Token, HANDSHAKE_TIMEOUT};
-use crate::bootstrap::wait_bounded;
-use crate::runtime;
+use crate::handshake::server_handshake;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// At most this many connections may be in the handshake at once; a new one
 /// beyond that evicts the oldest (a flood of silent clients cannot exhaust
 /// the server, nor keep good clients out).
+///
+/// # Examples
+///
+/// ```
+/// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+/// assert!(execnet::server::MAX_PENDING >= 16);
+/// ```
 pub const MAX_PENDING: usize = 32;
 
 /// Handshake tasks in progress, by connection number, oldest first.
@@ -29,8 +35,9 @@ type Pending = VecDeque<(u64, Task<()>)>;
 /// # Examples
 ///
 /// ```no_run
-/// use execnet_gateway::server::Server;
-/// use execnet_gateway::Token;
+/// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{handshake, Gateway, SocketTransport, Token, XSpec}; }
+/// use execnet::server::Server;
+/// use execnet::Token;
 ///
 /// # futures_lite::future::block_on(async {
 /// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?;
@@ -48,6 +55,17 @@ pub struct Server {
 impl Server {
     /// Listen on `addr` (`host:port`; port 0 picks a free one). `token: None`
     /// accepts unauthenticated clients (`--insecure-no-auth`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+    /// use execnet::{server::Server, Token};
+    ///
+    /// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?;
+    /// assert_ne!(server.local_addr()?.port(), 0); // the port the system picked
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
     pub fn bind(addr: &str, token: Option<Token>) -> io::Result<Server> {
         let listener = Async::<TcpListener>::bind(
             std::net::ToSocketAddrs::to_socket_addrs(addr)?
@@ -62,6 +80,17 @@ impl Server {
     }
 
     /// The interpreter command started for each connection (default `python3`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+    /// use execnet::{server::Server, Token};
+    ///
+    /// let server = Server::bind("127.0.0.1:0", Some(Token::generate()?))?
+    ///     .python(vec!["python3.11".into(), "-X".into(), "utf8".into()]);
+    /// # Ok::<_, std::io::Error>(())
+    /// ```
     pub fn python(mut self, command: Vec<String>) -> Self {
         if !command.is_empty() {
             self.python = command;
@@ -74,9 +103,38 @@ impl Server {
         self.listener.get_ref().local_addr()
     }
 
-    /// Accept connections forever. Each is served on the library's driver
-    /// thread; a failing client is logged (one line on stderr) and dropped.
+    /// Accept connections forever. Each is served by a task of this future
+    /// (so it runs on whatever executor polls it); a failing client is
+    /// logged (one line on stderr) and dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{Gateway, SocketTransport, Token, XSpec}; }
+    /// use execnet::{server::Server, Gateway, SocketTransport, Token, XSpec};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// let token = Token::generate()?;
+    /// let server = Server::bind("127.0.0.1:0", Some(token.clone()))?;
+    /// let addr = server.local_addr()?.to_string();
+    /// std::thread::spawn(move || futures_lite::future::block_on(server.run()));
+    ///
+    /// // A client with the wrong token is refused before anything runs.
+    /// let wrong = SocketTransport::new(addr.clone(), Token::new("guess"));
+    /// let spec = XSpec::parse(&format!("socket={addr}"))?;
+    /// let err = Gateway::from_transport(wrong, spec.clone(), "gw0").await.unwrap_err();
+    /// assert!(err.to_string().contains("authentication failed"), "{err}");
+    ///
+    /// let gw = Gateway::from_transport(SocketTransport::new(addr, Some(token)), spec, "gw1").await?;
+    /// gw.exit().await?;
+    /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
+    /// ```
     pub async fn run(self) -> io::Result<()> {
+        let executor = Arc::new(Executor::new());
+        executor.run(self.accept_loop(executor.clone())).await
+    }
+
+    async fn accept_loop(self, executor: Arc<Executor<'static>>) -> io::Result<()> {
         // Handshakes in progress, oldest first. When the limit is reached the
         // oldest is dropped (cancelled, its connection closed) to make room:
         // a flood of silent connections cannot lock good clients out for
@@ -109,7 +167,7 @@ impl Server {
             let (queue_ref, token, python) = (pending.clone(), token.clone(), python.clone());
             // Spawned while the queue is locked, so the task finds itself in
             // it when its handshake ends.
-            let task = runtime::spawn(async move {
+            let task = executor.spawn(async move {
                 let mut stream = stream;
                 let auth = wait_bounded(
                     server_handshake(&mut stream, (*token).as_ref()),
@@ -151,7 +209,7 @@ async fn serve_worker(stream: Async<TcpStream>, python: &[String]) -> io::Result
     let mut cmd = async_process::Command::new(&python[0]);
     cmd.args(&python[1..])
         .arg("-c")
-        .arg(crate::LOADER)
+        .arg(execnet_gateway::LOADER)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .kill_on_drop(true);
@@ -185,4 +243,16 @@ async fn serve_worker(stream: Async<TcpStream>, python: &[String]) -> io::Result
     let _ = child.kill();
     child.status().await?;
     Ok(())
+}
+
+/// `future`'s output, or `None` after `limit`.
+async fn wait_bounded<F: std::future::Future>(
+    future: F,
+    limit: std::time::Duration,
+) -> Option<F::Output> {
+    futures_lite::future::or(async { Some(future.await) }, async {
+        async_io::Timer::after(limit).await;
+        None
+    })
+    .await
 }

@@ -2,52 +2,21 @@
 //!
 //! It holds the channel table, allocates channel ids, applies close
 //! semantics and per-channel credit flow control. It does no IO and reads no
-//! clock: bytes come in through [`Session::handle_input`] (whole decoded
-//! frames), bytes to send are taken with [`Session::poll_transmit`], and what
-//! changed is reported by [`Session::poll_event`]. Both ends of a connection
-//! can be a `Session` (the opener and, for tests or a Rust worker, the
-//! worker), so two sessions can be driven against each other in memory.
-//!
-//! The canonical drive loop:
-//!
-//! ```
-//! use execnet_gateway::session::{Event, Recv, Role, Session, SessionConfig};
-//! use execnet_wire::{Decoder, Item};
-//!
-//! let mut opener = Session::new(Role::Opener, SessionConfig::default());
-//! let mut worker = Session::new(Role::Worker, SessionConfig::default());
-//! let (mut to_worker, mut to_opener) = (Decoder::default(), Decoder::default());
-//! let ch = opener.exec("for x in channel: pass").unwrap();
-//! opener.send(ch, Item::encode("hi").unwrap()).unwrap();
-//! // Move bytes both ways until nothing is left to send.
-//! loop {
-//!     let mut bytes = Vec::new();
-//!     opener.poll_transmit(&mut bytes);
-//!     to_worker.feed(&bytes);
-//!     while let Some(frame) = to_worker.next_frame().unwrap() {
-//!         worker.handle_input(frame).unwrap();
-//!     }
-//!     let mut back = Vec::new();
-//!     worker.poll_transmit(&mut back);
-//!     to_opener.feed(&back);
-//!     while let Some(frame) = to_opener.next_frame().unwrap() {
-//!         opener.handle_input(frame).unwrap();
-//!     }
-//!     if bytes.is_empty() && back.is_empty() { break }
-//! }
-//! while let Some(event) = worker.poll_event() {
-//!     if let Event::Channel(id) = event { assert_eq!(id, ch) }
-//! }
-//! let Recv::Item(item) = worker.recv(ch) else { panic!("no item") };
-//! assert_eq!(item.decode::<String>().unwrap(), "hi");
-//! ```
+//! clock: whole decoded frames come in through [`Session::handle_input`],
+//! bytes to send are taken with [`Session::poll_transmit`], and what changed
+//! is reported by [`Session::poll_event`]. Both ends of a connection can be
+//! a `Session` (the opener and, for tests or a Rust worker, the worker), so
+//! two sessions can be driven against each other in memory
+//! ([`Pair`](crate::Pair) does that).
 
 use std::collections::{HashMap, VecDeque};
 
 use execnet_wire::{
-    encode_frame_limited, Call, EncodeError, Frame, Hello, Item, ItemQueue, Message, Value,
-    DEFAULT_MAX_FRAME, DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
+    encode_frame_limited, Call, Frame, Hello, Item, ItemQueue, Message, Value, DEFAULT_MAX_FRAME,
+    DEFAULT_WINDOW, MAGIC, PROTOCOL_VERSION,
 };
+
+use crate::error::{Loss, PeerMisbehaved, SessionError};
 
 /// How many channels may be open at once when the peer brings them into
 /// existence by naming them inside items; naming more is a protocol error.
@@ -56,6 +25,17 @@ use execnet_wire::{
 pub const MAX_CHANNELS: usize = 1 << 16;
 
 /// Which end of the connection a session is.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Role, Session, SessionConfig};
+///
+/// let mut opener = Session::new(Role::Opener, SessionConfig::default());
+/// let mut worker = Session::new(Role::Worker, SessionConfig::default());
+/// assert_eq!(opener.open_channel() % 2, 1);
+/// assert_eq!(worker.open_channel() % 2, 0);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
     /// The side that opened the gateway: allocates odd channel ids.
@@ -64,15 +44,55 @@ pub enum Role {
     Worker,
 }
 
-/// Settings of one end.
+/// Settings of one end: the defaults, changed with the builder methods.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Role, Session, SessionConfig};
+/// use execnet_wire::Value;
+///
+/// let config = SessionConfig::default()
+///     .window(1 << 20)
+///     .max_frame(16 << 20)
+///     .info(Value::Dict(vec![(Value::Str("id".into()), Value::Str("gw0".into()))]));
+/// assert_eq!(config.window, 1 << 20);
+/// let session = Session::new(Role::Opener, config);
+/// assert_eq!(session.config().max_frame, 16 << 20);
+/// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SessionConfig {
-    /// The receive window this end grants the peer per channel, in bytes.
+    /// The receive window this end grants the peer per channel, in bytes
+    /// (default [`DEFAULT_WINDOW`], 8 MiB).
     pub window: u64,
-    /// The largest frame body this end accepts.
+    /// The largest frame body this end accepts, in bytes (default
+    /// [`DEFAULT_MAX_FRAME`], 256 MiB); the peer learns it from the `Hello`
+    /// and never sends a larger frame. The IO layer's decoder must use the
+    /// same limit.
     pub max_frame: u32,
-    /// The `info` Dict of this end's `Hello`.
+    /// The `info` Dict of this end's `Hello` (default: empty).
     pub info: Value,
+}
+
+impl SessionConfig {
+    /// The receive window this end grants per channel, in bytes.
+    pub fn window(mut self, bytes: u64) -> Self {
+        self.window = bytes;
+        self
+    }
+
+    /// The largest frame body this end accepts, in bytes.
+    pub fn max_frame(mut self, bytes: u32) -> Self {
+        self.max_frame = bytes;
+        self
+    }
+
+    /// The `info` Dict of this end's `Hello`.
+    pub fn info(mut self, info: Value) -> Self {
+        self.info = info;
+        self
+    }
 }
 
 impl Default for SessionConfig {
@@ -86,6 +106,17 @@ impl Default for SessionConfig {
 }
 
 /// What the peer said in its `Hello`.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, SessionConfig};
+///
+/// let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default().window(1 << 20));
+/// assert!(pair.opener.peer().is_none());
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener.peer().map(|hello| hello.window), Some(1 << 20));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct PeerHello {
     /// The peer's receive window per channel.
@@ -97,6 +128,19 @@ pub struct PeerHello {
 }
 
 /// Something that changed, for the IO layer to act on.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Event, Pair};
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.status_request().unwrap();
+/// pair.opener.terminate();
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener_events, [Event::Hello]);
+/// assert_eq!(pair.worker_events, [Event::Hello, Event::StatusRequest { channel: ch }, Event::Terminate]);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
     /// The peer's `Hello` arrived.
@@ -124,6 +168,25 @@ pub enum Event {
 }
 
 /// The result of a receive attempt.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, Recv};
+/// use execnet_wire::Item;
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.exec("").unwrap();
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener.recv(ch), Recv::Empty); // nothing yet
+/// let none = Item::encode(&()).unwrap();
+/// pair.worker.send(ch, none.clone()).unwrap();
+/// pair.worker.close(ch, Some("Traceback ...")).unwrap();
+/// pair.drive().unwrap();
+/// assert_eq!(pair.opener.recv(ch), Recv::Item(none));
+/// assert_eq!(pair.opener.recv(ch), Recv::Error("Traceback ...".into())); // once
+/// assert_eq!(pair.opener.recv(ch), Recv::Eof);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Recv {
     /// The next item, in its wire form (decode it with [`Item::decode`]).
@@ -135,35 +198,33 @@ pub enum Recv {
     /// The peer closed the channel with this error (reported once).
     Error(String),
     /// The connection ended while the channel was open.
-    Lost(String),
+    Lost(Loss),
 }
 
-/// The result of a send attempt.
+/// What became of an item given to [`Session::send`].
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Pair, SendOutcome, SessionConfig};
+/// use execnet_wire::Item;
+///
+/// // The worker grants 1000 bytes of credit per channel.
+/// let mut pair = Pair::new(SessionConfig::default(), SessionConfig::default().window(1000));
+/// pair.drive().unwrap();
+/// let ch = pair.opener.exec("").unwrap();
+/// let item = Item::bytes(&[0; 600]);
+/// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Sent);
+/// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Sent); // overdraws once
+/// assert_eq!(pair.opener.send(ch, item.clone()).unwrap(), SendOutcome::Blocked(item));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
-pub enum Send {
+pub enum SendOutcome {
     /// Queued for transmission.
     Sent,
     /// No credit: wait for [`Event::Channel`] and try again. The item is
     /// handed back.
     Blocked(Item),
-}
-
-/// Why a session operation failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SessionError {
-    /// The peer sent something the protocol does not allow.
-    #[error("protocol violation by the peer: {0}")]
-    Protocol(String),
-    /// Sending on a channel that is closed.
-    #[error("cannot send on channel {0}: it is closed")]
-    SendClosed(u32),
-    /// The connection has ended.
-    #[error("the connection is lost: {0}")]
-    Lost(String),
-    /// The item cannot be encoded.
-    #[error(transparent)]
-    Encode(#[from] EncodeError),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +274,46 @@ impl Chan {
 }
 
 /// The sans-IO multiplexing session of one connection end.
+///
+/// # Driving a session
+///
+/// The IO layer (one task per connection, or a test) owns the byte stream
+/// and calls, in this order:
+///
+/// 1. [`Session::new`]: the session queues its `Hello` at once.
+/// 2. For every frame the decoder produces (the decoder's limit is
+///    [`SessionConfig::max_frame`]): [`Session::handle_input`]. An error
+///    means the peer broke the protocol: stop reading, and call
+///    [`Session::connection_lost`] with [`Loss::Misbehaved`]. A decode
+///    error of the frame decoder is the same (`PeerMisbehaved::Decode`).
+/// 3. After `handle_input`, and after every local call that can change
+///    something (`exec`, `send`, `recv`, `close`, `release`,
+///    `status_request`, `terminate`, `connection_lost`):
+///    [`Session::poll_transmit`] and write what it returned, then
+///    [`Session::poll_event`] until it returns `None` and wake whoever waits
+///    on what the events name. Bytes must be written in the order they were
+///    taken; events may be handled in any order.
+/// 4. When the stream ends or fails: [`Session::connection_lost`] with
+///    [`Loss::Ended`], then `poll_event` once more (every channel gets an
+///    event). Nothing is transmitted after that.
+///
+/// [`Pair`](crate::Pair) is the smallest complete driver: two sessions and
+/// two decoders in memory.
+///
+/// # Examples
+///
+/// ```
+/// use execnet_proto::{Event, Pair, Recv};
+/// use execnet_wire::Item;
+///
+/// let mut pair = Pair::default();
+/// let ch = pair.opener.exec("for x in channel: pass").unwrap();
+/// pair.opener.send(ch, Item::encode("hi").unwrap()).unwrap();
+/// pair.drive().unwrap(); // the Hellos, the exec and the item cross
+/// assert!(pair.worker_events.contains(&Event::Channel(ch)));
+/// let Recv::Item(item) = pair.worker.recv(ch) else { panic!("an item") };
+/// assert_eq!(item.decode::<String>().unwrap(), "hi");
+/// ```
 #[derive(Debug)]
 pub struct Session {
     role: Role,
@@ -222,12 +323,23 @@ pub struct Session {
     next_id: u32,
     outbox: Vec<u8>,
     events: VecDeque<Event>,
-    lost: Option<String>,
+    lost: Option<Loss>,
     terminate_sent: bool,
 }
 
 impl Session {
     /// A new session; its `Hello` is queued for transmission.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Role, Session, SessionConfig};
+    ///
+    /// let mut session = Session::new(Role::Opener, SessionConfig::default());
+    /// let mut hello = Vec::new();
+    /// assert!(session.poll_transmit(&mut hello) > 0); // the Hello, queued at once
+    /// assert_eq!(&hello[4..9], b"\x00EXNT"); // its tag, then the magic
+    /// ```
     pub fn new(role: Role, config: SessionConfig) -> Self {
         let mut session = Self {
             role,
@@ -270,43 +382,66 @@ impl Session {
         self.role
     }
 
+    /// This end's settings.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
     /// The peer's `Hello`, once it arrived.
     pub fn peer(&self) -> Option<&PeerHello> {
         self.peer.as_ref()
     }
 
     /// Why the connection ended, if it did.
-    pub fn lost_reason(&self) -> Option<&str> {
-        self.lost.as_deref()
+    pub fn loss(&self) -> Option<&Loss> {
+        self.lost.as_ref()
+    }
+
+    /// Whether the connection has ended ([`Session::connection_lost`]).
+    pub fn is_lost(&self) -> bool {
+        self.lost.is_some()
     }
 
     /// Feed one decoded frame from the peer.
     ///
-    /// An error means the peer broke the protocol; the caller should end the
-    /// connection (and call [`Session::connection_lost`]).
-    pub fn handle_input(&mut self, frame: Frame) -> Result<(), SessionError> {
+    /// An error means the peer broke the protocol; the caller should stop
+    /// reading and end the connection ([`Session::connection_lost`] with
+    /// [`Loss::Misbehaved`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{PeerMisbehaved, Role, Session, SessionConfig};
+    /// use execnet_wire::{Decoder, Message};
+    ///
+    /// let mut session = Session::new(Role::Opener, SessionConfig::default());
+    /// // A peer that starts with anything but its Hello breaks the protocol.
+    /// let mut bytes = Vec::new();
+    /// execnet_wire::encode_frame(&Message::ChannelClose { channel: 1 }, &mut bytes).unwrap();
+    /// let mut decoder = Decoder::new(session.config().max_frame);
+    /// decoder.feed(&bytes);
+    /// let frame = decoder.next_frame().unwrap().unwrap();
+    /// assert_eq!(
+    ///     session.handle_input(frame),
+    ///     Err(PeerMisbehaved::FirstNotHello { got: "ChannelClose" })
+    /// );
+    /// ```
+    pub fn handle_input(&mut self, frame: Frame) -> Result<(), PeerMisbehaved> {
         let Frame { message, len } = frame;
         if self.peer.is_none() {
             return match message {
                 Message::Hello(hello) => self.accept_hello(hello),
-                other => Err(SessionError::Protocol(format!(
-                    "the first message must be a Hello, got {}",
-                    other.name()
-                ))),
+                other => Err(PeerMisbehaved::FirstNotHello { got: other.name() }),
             };
         }
         match message {
-            Message::Hello(_) => {
-                return Err(SessionError::Protocol("a second Hello".into()));
-            }
+            Message::Hello(_) => return Err(PeerMisbehaved::SecondHello),
             Message::ChannelData { channel, data } => {
                 self.register_channels(&data)?;
                 match self.channels.get_mut(&channel) {
                     Some(chan) if !chan.local_closed && !chan.released => {
                         if chan.remote != Remote::Open {
-                            return Err(SessionError::Protocol(format!(
-                                "data on channel {channel} after its sender closed it"
-                            )));
+                            return Err(PeerMisbehaved::DataAfterClose { channel });
                         }
                         chan.items.push(data, len);
                         self.events.push_back(Event::Channel(channel));
@@ -338,7 +473,9 @@ impl Session {
                 call,
             } => {
                 if self.role != Role::Worker {
-                    return Err(SessionError::Protocol("the worker sent ChannelExec".into()));
+                    return Err(PeerMisbehaved::OpenerOnly {
+                        message: "ChannelExec",
+                    });
                 }
                 self.ensure_channel(channel);
                 self.events.push_back(Event::Exec {
@@ -350,40 +487,37 @@ impl Session {
             }
             Message::Status { channel } => {
                 if self.role != Role::Worker {
-                    return Err(SessionError::Protocol("the worker sent Status".into()));
+                    return Err(PeerMisbehaved::OpenerOnly { message: "Status" });
                 }
                 self.ensure_channel(channel);
                 self.events.push_back(Event::StatusRequest { channel });
             }
             Message::Terminate => {
                 if self.role != Role::Worker {
-                    return Err(SessionError::Protocol("the worker sent Terminate".into()));
+                    return Err(PeerMisbehaved::OpenerOnly {
+                        message: "Terminate",
+                    });
                 }
                 self.events.push_back(Event::Terminate);
             }
+            // No setting is defined yet (WIRE.md): accepted and ignored.
             Message::Reconfigure { .. } => {}
-            other => {
-                return Err(SessionError::Protocol(format!(
-                    "unexpected message {}",
-                    other.name()
-                )))
-            }
         }
         Ok(())
     }
 
-    fn accept_hello(&mut self, hello: Hello) -> Result<(), SessionError> {
+    fn accept_hello(&mut self, hello: Hello) -> Result<(), PeerMisbehaved> {
         if hello.magic != MAGIC {
-            return Err(SessionError::Protocol(format!(
-                "the Hello has magic {:02x?}, expected {:02x?}",
-                hello.magic, MAGIC
-            )));
+            return Err(PeerMisbehaved::BadMagic {
+                magic: hello.magic,
+                expected: MAGIC,
+            });
         }
         if hello.version != PROTOCOL_VERSION {
-            return Err(SessionError::Protocol(format!(
-                "the peer speaks protocol version {}, this end speaks {}",
-                hello.version, PROTOCOL_VERSION
-            )));
+            return Err(PeerMisbehaved::VersionMismatch {
+                theirs: hello.version,
+                ours: PROTOCOL_VERSION,
+            });
         }
         // Channels opened before the Hello started with the default credit;
         // correct them to the window the peer really grants.
@@ -414,13 +548,13 @@ impl Session {
     /// Channel values inside an arriving item make the channel exist here,
     /// up to [`MAX_CHANNELS`] in the table: each costs memory that the
     /// peer's few bytes naming it did not pay for.
-    fn register_channels(&mut self, item: &Item) -> Result<(), SessionError> {
+    fn register_channels(&mut self, item: &Item) -> Result<(), PeerMisbehaved> {
         for c in item.channels() {
             if !self.channels.contains_key(&c.id()) && self.channels.len() >= MAX_CHANNELS {
-                return Err(SessionError::Protocol(format!(
-                    "an item names channel {} beyond the limit of {MAX_CHANNELS} open channels",
-                    c.id()
-                )));
+                return Err(PeerMisbehaved::TooManyChannels {
+                    channel: c.id(),
+                    max: MAX_CHANNELS,
+                });
             }
             self.ensure_channel(c.id());
         }
@@ -446,6 +580,17 @@ impl Session {
     }
 
     /// Allocate a new channel id (odd for the opener, even for the worker).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::Pair;
+    ///
+    /// let mut pair = Pair::default();
+    /// let sub = pair.opener.open_channel(); // to hand to the worker inside an item
+    /// assert!(pair.opener.has_channel(sub));
+    /// assert_ne!(sub, pair.opener.open_channel());
+    /// ```
     pub fn open_channel(&mut self) -> u32 {
         loop {
             let id = self.next_id;
@@ -469,6 +614,17 @@ impl Session {
     }
 
     /// Open a channel and ask the worker to run `source` on it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Event, Pair};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("channel.send(1)").unwrap();
+    /// pair.drive().unwrap();
+    /// assert!(pair.worker_events.iter().any(|e| matches!(e, Event::Exec { channel, .. } if *channel == ch)));
+    /// ```
     pub fn exec(&mut self, source: &str) -> Result<u32, SessionError> {
         self.exec_with(source.to_string(), None, None)
     }
@@ -476,6 +632,21 @@ impl Session {
     /// Open a channel and ask the worker to run `source`, compiled under
     /// `filename`, then to call `call`'s function with the channel and its
     /// keyword arguments.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Event, Pair};
+    /// use execnet_wire::{Call, Value};
+    ///
+    /// let mut pair = Pair::default();
+    /// let call = Call { function: "main".into(), kwargs: vec![("n".into(), Value::Int(3.into()))] };
+    /// let ch = pair.opener.exec_with("def main(channel, n): pass".into(), Some("job.py".into()), Some(call)).unwrap();
+    /// pair.drive().unwrap();
+    /// let Some(Event::Exec { channel, filename, call, .. }) = pair.worker_events.last() else { panic!() };
+    /// assert_eq!((*channel, filename.as_deref()), (ch, Some("job.py")));
+    /// assert_eq!(call.as_ref().map(|c| c.function.as_str()), Some("main"));
+    /// ```
     pub fn exec_with(
         &mut self,
         source: String,
@@ -511,7 +682,7 @@ impl Session {
 
     fn check_alive(&self) -> Result<(), SessionError> {
         match &self.lost {
-            Some(reason) => Err(SessionError::Lost(reason.clone())),
+            Some(loss) => Err(SessionError::Lost(loss.clone())),
             None => Ok(()),
         }
     }
@@ -525,7 +696,24 @@ impl Session {
     }
 
     /// Send one item on `channel`, if its credit allows.
-    pub fn send(&mut self, channel: u32, data: Item) -> Result<Send, SessionError> {
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv, SendOutcome};
+    /// use execnet_wire::Item;
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// let job = Item::encode("job").unwrap();
+    /// assert_eq!(pair.opener.send(ch, job.clone()).unwrap(), SendOutcome::Sent);
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.worker.recv(ch), Recv::Item(job));
+    /// // A closed channel refuses.
+    /// pair.opener.close(ch, None).unwrap();
+    /// assert!(pair.opener.send(ch, Item::encode(&()).unwrap()).is_err());
+    /// ```
+    pub fn send(&mut self, channel: u32, data: Item) -> Result<SendOutcome, SessionError> {
         self.check_alive()?;
         let chan = match self.channels.get(&channel) {
             Some(chan) if !chan.local_closed && !chan.released => chan,
@@ -535,13 +723,13 @@ impl Session {
             return Err(SessionError::SendClosed(channel));
         }
         if chan.credit <= 0 {
-            return Ok(Send::Blocked(data));
+            return Ok(SendOutcome::Blocked(data));
         }
         let cost = self.queue(&Message::ChannelData { channel, data })?;
         if let Some(chan) = self.channels.get_mut(&channel) {
             chan.credit -= i64::from(cost);
         }
-        Ok(Send::Sent)
+        Ok(SendOutcome::Sent)
     }
 
     /// Whether a send on `channel` would go out now (credit left, open).
@@ -550,10 +738,27 @@ impl Session {
     }
 
     /// Take the next item of `channel`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    /// use execnet_wire::Item;
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.worker.send(ch, Item::encode(&true).unwrap()).unwrap();
+    /// pair.worker.close(ch, None).unwrap();
+    /// pair.drive().unwrap();
+    /// let Recv::Item(item) = pair.opener.recv(ch) else { panic!("an item") }; // items first
+    /// assert!(item.decode::<bool>().unwrap());
+    /// assert_eq!(pair.opener.recv(ch), Recv::Eof);
+    /// ```
     pub fn recv(&mut self, channel: u32) -> Recv {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return match &self.lost {
-                Some(reason) => Recv::Lost(reason.clone()),
+                Some(loss) => Recv::Lost(loss.clone()),
                 None => Recv::Eof,
             };
         };
@@ -575,7 +780,7 @@ impl Session {
             }
             Remote::Open if chan.local_closed => Recv::Eof,
             Remote::Open => match &self.lost {
-                Some(reason) => Recv::Lost(reason.clone()),
+                Some(loss) => Recv::Lost(loss.clone()),
                 None => Recv::Empty,
             },
             _ => Recv::Eof,
@@ -615,6 +820,20 @@ impl Session {
 
     /// Take the remote error of `channel` if it has not been reported yet
     /// (by [`Session::recv`] or an earlier call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.worker.close(ch, Some("ValueError: 42")).unwrap();
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.opener.take_remote_error(ch).as_deref(), Some("ValueError: 42"));
+    /// assert_eq!(pair.opener.recv(ch), Recv::Eof); // reported once
+    /// ```
     pub fn take_remote_error(&mut self, channel: u32) -> Option<String> {
         let chan = self.channels.get_mut(&channel)?;
         match &chan.remote {
@@ -645,6 +864,19 @@ impl Session {
 
     /// Close this end of `channel`, with an error text for the peer if given.
     /// Pending items stay receivable.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.opener.close(ch, Some("cancelled")).unwrap();
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.worker.recv(ch), Recv::Error("cancelled".into()));
+    /// assert!(pair.worker.is_closed(ch));
+    /// ```
     pub fn close(&mut self, channel: u32, error: Option<&str>) -> Result<(), SessionError> {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return Ok(());
@@ -671,6 +903,18 @@ impl Session {
     /// `keep_receiving` (a callback still consumes items) the peer is told
     /// that no more items come from here (`ChannelLastMessage`); otherwise
     /// the channel is closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.opener.release(ch, false); // the application dropped its last handle
+    /// pair.drive().unwrap();
+    /// assert_eq!(pair.worker.recv(ch), Recv::Eof);
+    /// ```
     pub fn release(&mut self, channel: u32, keep_receiving: bool) {
         let Some(chan) = self.channels.get_mut(&channel) else {
             return;
@@ -697,10 +941,25 @@ impl Session {
         self.forget_if_done(channel);
     }
 
-    /// The byte stream ended or failed: every channel ends with `reason`.
-    pub fn connection_lost(&mut self, reason: &str) {
+    /// The byte stream ended or failed, or the peer broke the protocol:
+    /// every channel ends with `loss` (the first loss reported counts).
+    /// Nothing queued is sent any more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Loss, Pair, Recv};
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.opener.connection_lost(Loss::ended("python3: the worker's stream ended"));
+    /// assert!(matches!(pair.opener.recv(ch), Recv::Lost(Loss::Ended(_))));
+    /// assert!(pair.opener.exec("").is_err());
+    /// assert!(!pair.opener.has_transmit()); // nothing more goes out
+    /// ```
+    pub fn connection_lost(&mut self, loss: Loss) {
         if self.lost.is_none() {
-            self.lost = Some(reason.to_string());
+            self.lost = Some(loss);
             self.outbox.clear();
             let ids: Vec<u32> = self.channels.keys().copied().collect();
             self.events.extend(ids.into_iter().map(Event::Channel));
@@ -712,7 +971,28 @@ impl Session {
         self.terminate_sent
     }
 
-    /// Append the bytes to send to `out`; returns how many were added.
+    /// Append the bytes to send to `out`; returns how many were added (0:
+    /// nothing to send now). Write them before bytes taken by a later call.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Role, Session, SessionConfig};
+    /// use execnet_wire::Decoder;
+    ///
+    /// let mut session = Session::new(Role::Opener, SessionConfig::default());
+    /// session.exec("pass").unwrap();
+    /// let mut out = Vec::new();
+    /// let n = session.poll_transmit(&mut out);
+    /// assert_eq!(n, out.len());
+    /// // Two frames: the Hello, then the exec.
+    /// let mut decoder = Decoder::default();
+    /// decoder.feed(&out);
+    /// let names: Vec<_> = std::iter::from_fn(|| decoder.next_frame().unwrap()).map(|f| f.message.name()).collect();
+    /// assert_eq!(names, ["Hello", "ChannelExec"]);
+    /// assert_eq!(session.poll_transmit(&mut out), 0);
+    /// ```
+    #[must_use = "the bytes appended to `out` must be written to the peer"]
     pub fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.outbox.len();
         if out.is_empty() {
@@ -728,7 +1008,24 @@ impl Session {
         !self.outbox.is_empty()
     }
 
-    /// The next event, if any.
+    /// The next event, if any. Call until `None` after every change (see
+    /// [Driving a session](Session#driving-a-session)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_proto::{Event, Pair};
+    /// use execnet_wire::Item;
+    ///
+    /// let mut pair = Pair::default();
+    /// let ch = pair.opener.exec("").unwrap();
+    /// pair.drive().unwrap();
+    /// pair.worker.send(ch, Item::encode(&()).unwrap()).unwrap();
+    /// pair.drive().unwrap(); // Pair calls poll_event and collects what it returns
+    /// assert_eq!(pair.opener_events.last(), Some(&Event::Channel(ch)));
+    /// assert_eq!(pair.opener.poll_event(), None); // drained
+    /// ```
+    #[must_use = "events say which waiters to wake"]
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }

@@ -6,11 +6,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use execnet_gateway::server::Server;
 use execnet_gateway::{Gateway, Token};
+use execnet_server::Server;
 use futures_lite::future::block_on;
 
-#[path = "support/procs.rs"]
+#[path = "../../gateway/tests/support/procs.rs"]
 mod procs;
 use procs::children;
 

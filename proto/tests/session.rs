@@ -1,68 +1,24 @@
 //! Deterministic tests of the sans-IO session: two sessions (an opener and a
 //! worker) driven against each other in memory, no processes, no clock.
 
-use execnet_gateway::session::{Event, Recv, Role, Send, Session, SessionConfig};
-use execnet_wire::{encode_frame, ChannelRef, Decoder, Frame, Item, Message, Value};
+use execnet_proto::{
+    DriveError, Event, Loss, Pair, PeerMisbehaved, Recv, Role, SendOutcome, Session, SessionConfig,
+};
+use execnet_wire::{ChannelRef, Frame, Item, Message, Value};
 
-/// An opener and a worker session wired back to back.
-struct Pair {
-    opener: Session,
-    worker: Session,
-    to_worker: Decoder,
-    to_opener: Decoder,
-    worker_events: Vec<Event>,
-    opener_events: Vec<Event>,
+/// A pair whose Hellos have crossed.
+fn connected(opener_window: u64, worker_window: u64) -> Pair {
+    let mut pair = Pair::new(
+        SessionConfig::default().window(opener_window),
+        SessionConfig::default().window(worker_window),
+    );
+    pair.drive().expect("the Hellos cross");
+    assert!(pair.opener.peer().is_some() && pair.worker.peer().is_some());
+    pair
 }
 
-impl Pair {
-    fn new() -> Self {
-        Self::with_windows(1 << 20, 1 << 20)
-    }
-
-    fn with_windows(opener_window: u64, worker_window: u64) -> Self {
-        let config = |window| SessionConfig {
-            window,
-            ..SessionConfig::default()
-        };
-        let mut pair = Pair {
-            opener: Session::new(Role::Opener, config(opener_window)),
-            worker: Session::new(Role::Worker, config(worker_window)),
-            to_worker: Decoder::default(),
-            to_opener: Decoder::default(),
-            worker_events: Vec::new(),
-            opener_events: Vec::new(),
-        };
-        pair.drive();
-        assert!(pair.opener.peer().is_some() && pair.worker.peer().is_some());
-        pair
-    }
-
-    /// Move bytes both ways until neither side has anything to send.
-    fn drive(&mut self) {
-        loop {
-            let mut a = Vec::new();
-            self.opener.poll_transmit(&mut a);
-            self.to_worker.feed(&a);
-            while let Some(frame) = self.to_worker.next_frame().expect("valid frames") {
-                self.worker.handle_input(frame).expect("worker accepts");
-            }
-            let mut b = Vec::new();
-            self.worker.poll_transmit(&mut b);
-            self.to_opener.feed(&b);
-            while let Some(frame) = self.to_opener.next_frame().expect("valid frames") {
-                self.opener.handle_input(frame).expect("opener accepts");
-            }
-            while let Some(e) = self.worker.poll_event() {
-                self.worker_events.push(e);
-            }
-            while let Some(e) = self.opener.poll_event() {
-                self.opener_events.push(e);
-            }
-            if a.is_empty() && b.is_empty() {
-                break;
-            }
-        }
-    }
+fn drive(pair: &mut Pair) {
+    pair.drive().expect("both sides follow the protocol");
 }
 
 fn int(i: i64) -> Item {
@@ -71,7 +27,7 @@ fn int(i: i64) -> Item {
 
 #[test]
 fn opener_and_worker_allocate_disjoint_ids() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let a = pair.opener.open_channel();
     let b = pair.opener.open_channel();
     let c = pair.worker.open_channel();
@@ -82,9 +38,9 @@ fn opener_and_worker_allocate_disjoint_ids() {
 
 #[test]
 fn exec_reaches_the_worker_and_items_flow_in_order() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("channel.send(1)").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     assert!(pair.worker_events.contains(&Event::Exec {
         channel: ch,
         source: "channel.send(1)".into(),
@@ -92,9 +48,12 @@ fn exec_reaches_the_worker_and_items_flow_in_order() {
         call: None,
     }));
     for i in 0..10 {
-        assert_eq!(pair.worker.send(ch, int(i)).expect("send"), Send::Sent);
+        assert_eq!(
+            pair.worker.send(ch, int(i)).expect("send"),
+            SendOutcome::Sent
+        );
     }
-    pair.drive();
+    drive(&mut pair);
     for i in 0..10 {
         assert_eq!(pair.opener.recv(ch), Recv::Item(int(i)));
     }
@@ -103,12 +62,12 @@ fn exec_reaches_the_worker_and_items_flow_in_order() {
 
 #[test]
 fn close_gives_pending_items_then_eof_and_refuses_sends() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     pair.worker.send(ch, int(7)).expect("send");
     pair.worker.close(ch, None).expect("close");
-    pair.drive();
+    drive(&mut pair);
     assert!(pair.opener.is_closed(ch));
     assert_eq!(pair.opener.recv(ch), Recv::Item(int(7)));
     assert_eq!(pair.opener.recv(ch), Recv::Eof);
@@ -118,13 +77,13 @@ fn close_gives_pending_items_then_eof_and_refuses_sends() {
 
 #[test]
 fn close_with_error_reports_the_error_once_then_eof() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("raise ValueError").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     pair.worker
         .close(ch, Some("Traceback...\nValueError: 42"))
         .expect("close");
-    pair.drive();
+    drive(&mut pair);
     assert_eq!(
         pair.opener.recv(ch),
         Recv::Error("Traceback...\nValueError: 42".into())
@@ -135,11 +94,11 @@ fn close_with_error_reports_the_error_once_then_eof() {
 
 #[test]
 fn remote_error_is_taken_once_across_wait_and_recv() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     pair.worker.close(ch, Some("boom")).expect("close");
-    pair.drive();
+    drive(&mut pair);
     assert_eq!(pair.opener.take_remote_error(ch).as_deref(), Some("boom"));
     assert_eq!(pair.opener.recv(ch), Recv::Eof);
 }
@@ -147,110 +106,122 @@ fn remote_error_is_taken_once_across_wait_and_recv() {
 #[test]
 fn credit_blocks_a_sender_until_the_receiver_takes_items() {
     // The worker grants 1000 bytes per channel.
-    let mut pair = Pair::with_windows(1 << 20, 1000);
+    let mut pair = connected(1 << 20, 1000);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     let item = Item::bytes(&[0; 300]);
     let mut sent = 0;
-    while let Send::Sent = pair.opener.send(ch, item.clone()).expect("send") {
+    while let SendOutcome::Sent = pair.opener.send(ch, item.clone()).expect("send") {
         sent += 1;
         assert!(sent < 100, "the window never closed");
     }
     // 300-byte items against a 1000-byte window: 4 go out (the last one
     // drives the credit below zero), the fifth waits.
     assert_eq!(sent, 4);
-    pair.drive();
+    drive(&mut pair);
     assert!(!pair.opener.can_send(ch));
     // The worker takes two items: that returns at least half its window.
     for _ in 0..2 {
         assert!(matches!(pair.worker.recv(ch), Recv::Item(_)));
     }
-    pair.drive();
+    drive(&mut pair);
     assert!(pair.opener.can_send(ch));
     assert!(pair.opener_events.contains(&Event::Channel(ch)));
 }
 
 #[test]
 fn one_item_larger_than_the_window_still_goes_through() {
-    let mut pair = Pair::with_windows(1 << 20, 100);
+    let mut pair = connected(1 << 20, 100);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     let big = Item::bytes(&[1; 10_000]);
-    assert_eq!(pair.opener.send(ch, big.clone()).expect("send"), Send::Sent);
-    pair.drive();
+    assert_eq!(
+        pair.opener.send(ch, big.clone()).expect("send"),
+        SendOutcome::Sent
+    );
+    drive(&mut pair);
     assert_eq!(pair.worker.recv(ch), Recv::Item(big));
 }
 
 #[test]
 fn a_blocked_channel_does_not_stall_another() {
-    let mut pair = Pair::with_windows(1 << 20, 500);
+    let mut pair = connected(1 << 20, 500);
     let slow = pair.opener.exec("").expect("exec");
     let fast = pair.opener.exec("").expect("exec");
-    pair.drive();
-    while let Send::Sent = pair
+    drive(&mut pair);
+    while let SendOutcome::Sent = pair
         .opener
         .send(slow, Item::bytes(&[0; 200]))
         .expect("send")
     {}
     for i in 0..100 {
-        assert_eq!(pair.opener.send(fast, int(i)).expect("send"), Send::Sent);
-        pair.drive();
+        assert_eq!(
+            pair.opener.send(fast, int(i)).expect("send"),
+            SendOutcome::Sent
+        );
+        drive(&mut pair);
         assert_eq!(pair.worker.recv(fast), Recv::Item(int(i)));
     }
 }
 
 #[test]
 fn release_closes_the_channel_for_the_peer() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     pair.opener.release(ch, false);
-    pair.drive();
+    drive(&mut pair);
     assert_eq!(pair.worker.recv(ch), Recv::Eof);
     assert!(pair.worker.send(ch, int(1)).is_err());
 }
 
 #[test]
 fn release_with_callback_sends_last_message_and_keeps_receiving() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     pair.opener.release(ch, true);
-    pair.drive();
+    drive(&mut pair);
     // The worker's receives end, but it may still send.
     assert_eq!(pair.worker.recv(ch), Recv::Eof);
-    assert_eq!(pair.worker.send(ch, int(5)).expect("send"), Send::Sent);
-    pair.drive();
+    assert_eq!(
+        pair.worker.send(ch, int(5)).expect("send"),
+        SendOutcome::Sent
+    );
+    drive(&mut pair);
     assert_eq!(pair.opener.recv(ch), Recv::Item(int(5)));
 }
 
 #[test]
 fn channels_inside_items_come_into_existence() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
     let sub = pair.opener.open_channel();
-    pair.drive();
+    drive(&mut pair);
     let item = Item::encode(&(1, ChannelRef::new(sub))).expect("encodes");
     pair.opener.send(ch, item.clone()).expect("send");
-    pair.drive();
+    drive(&mut pair);
     assert_eq!(pair.worker.recv(ch), Recv::Item(item));
     assert!(pair.worker.has_channel(sub));
     pair.worker
         .send(sub, int(9))
         .expect("send on the received channel");
-    pair.drive();
+    drive(&mut pair);
     assert_eq!(pair.opener.recv(sub), Recv::Item(int(9)));
 }
 
 #[test]
 fn connection_lost_ends_every_channel() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let a = pair.opener.exec("").expect("exec");
     let b = pair.opener.exec("").expect("exec");
-    pair.drive();
-    pair.opener.connection_lost("worker killed");
+    drive(&mut pair);
+    pair.opener.connection_lost(Loss::ended("worker killed"));
     for ch in [a, b] {
-        assert_eq!(pair.opener.recv(ch), Recv::Lost("worker killed".into()));
+        assert_eq!(
+            pair.opener.recv(ch),
+            Recv::Lost(Loss::ended("worker killed"))
+        );
         assert!(pair.opener.send(ch, int(1)).is_err());
     }
     assert!(pair.opener.exec("x").is_err());
@@ -258,10 +229,10 @@ fn connection_lost_ends_every_channel() {
 
 #[test]
 fn status_and_terminate_reach_the_worker() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let st = pair.opener.status_request().expect("status");
     pair.opener.terminate();
-    pair.drive();
+    drive(&mut pair);
     assert!(pair
         .worker_events
         .contains(&Event::StatusRequest { channel: st }));
@@ -276,33 +247,88 @@ fn a_first_message_that_is_not_hello_is_a_protocol_error() {
         len: 2,
     };
     let err = session.handle_input(frame).expect_err("refused");
+    assert_eq!(
+        err,
+        PeerMisbehaved::FirstNotHello {
+            got: "ChannelClose"
+        }
+    );
     assert!(err.to_string().contains("Hello"), "{err}");
 }
 
 #[test]
 fn data_after_close_from_the_same_sender_is_a_protocol_error() {
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     pair.worker.close(ch, None).expect("close");
-    pair.drive();
-    let mut bytes = Vec::new();
-    let len = encode_frame(
-        &Message::ChannelData {
-            channel: ch,
-            data: int(1),
-        },
-        &mut bytes,
-    )
-    .expect("encodes");
+    drive(&mut pair);
+    // The worker session itself refuses to send now; a broken peer might.
+    assert!(pair.worker.send(ch, int(1)).is_err());
     let frame = Frame {
         message: Message::ChannelData {
             channel: ch,
             data: int(1),
         },
-        len,
+        len: 3,
     };
-    assert!(pair.opener.handle_input(frame).is_err());
+    assert_eq!(
+        pair.opener.handle_input(frame),
+        Err(PeerMisbehaved::DataAfterClose { channel: ch })
+    );
+}
+
+#[test]
+fn a_worker_that_sends_an_exec_is_refused_by_name() {
+    let mut pair = connected(1 << 20, 1 << 20);
+    pair.worker
+        .exec("import os")
+        .expect("the worker session queues it");
+    let err = pair.drive().expect_err("the opener refuses");
+    assert_eq!(
+        err,
+        DriveError::Refused {
+            by: Role::Opener,
+            error: PeerMisbehaved::OpenerOnly {
+                message: "ChannelExec"
+            },
+        }
+    );
+    // The IO layer ends the connection with the typed reason.
+    let ch = pair.opener.exec("").expect("still open until told");
+    let DriveError::Refused { error, .. } = err else {
+        unreachable!()
+    };
+    pair.disconnect(Loss::misbehaved("worker", error.clone()));
+    assert_eq!(
+        pair.opener.recv(ch),
+        Recv::Lost(Loss::Misbehaved {
+            peer: "worker".into(),
+            error
+        })
+    );
+}
+
+#[test]
+fn a_peer_of_another_protocol_version_is_refused_with_both_versions() {
+    let mut session = Session::new(Role::Opener, SessionConfig::default());
+    let hello = execnet_wire::Hello {
+        version: 99,
+        ..execnet_wire::Hello::default()
+    };
+    let err = session
+        .handle_input(Frame {
+            message: Message::Hello(hello),
+            len: 20,
+        })
+        .expect_err("refused");
+    assert_eq!(
+        err,
+        PeerMisbehaved::VersionMismatch {
+            theirs: 99,
+            ours: execnet_wire::PROTOCOL_VERSION
+        }
+    );
 }
 
 /// Arbitrary message sequences never panic the session (the body of the
@@ -327,10 +353,40 @@ fn arbitrary_messages_never_panic() {
         Message::Terminate,
         Message::Status { channel: 2 },
     ];
-    let mut pair = Pair::new();
+    let mut pair = connected(1 << 20, 1 << 20);
     for m in messages {
         let _ = pair.opener.handle_input(Frame { message: m, len: 1 });
     }
+}
+
+#[test]
+fn the_peers_frame_limit_bounds_what_is_sent() {
+    let mut pair = Pair::new(
+        SessionConfig::default(),
+        SessionConfig::default().max_frame(1000),
+    );
+    drive(&mut pair);
+    let ch = pair.opener.exec("").expect("exec");
+    let err = pair
+        .opener
+        .send(ch, Item::bytes(&[0; 2000]))
+        .expect_err("too large for the worker");
+    assert!(
+        matches!(
+            err,
+            execnet_proto::SessionError::Encode(execnet_wire::EncodeError::FrameTooLarge {
+                max: 1000,
+                ..
+            })
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        pair.opener.send(ch, Item::bytes(&[0; 500])),
+        Ok(SendOutcome::Sent)
+    );
+    drive(&mut pair);
+    assert!(matches!(pair.worker.recv(ch), Recv::Item(_)));
 }
 
 /// A peer names channels in a few bytes each, and each one it names costs
@@ -338,10 +394,10 @@ fn arbitrary_messages_never_panic() {
 /// error, not unbounded memory. Naming one channel many times costs nothing.
 #[test]
 fn a_peer_cannot_name_channels_without_limit() {
-    use execnet_gateway::session::MAX_CHANNELS;
-    let mut pair = Pair::new();
+    use execnet_proto::MAX_CHANNELS;
+    let mut pair = connected(1 << 20, 1 << 20);
     let ch = pair.opener.exec("").expect("exec");
-    pair.drive();
+    drive(&mut pair);
     let refs = |ids: &mut dyn Iterator<Item = u32>| {
         let list: Vec<ChannelRef> = ids.map(ChannelRef::new).collect();
         Item::encode(&list).expect("encodes")
@@ -359,6 +415,16 @@ fn a_peer_cannot_name_channels_without_limit() {
     let before = pair.opener.channel_count();
     let many = refs(&mut (0..MAX_CHANNELS as u32).map(|i| 2 * i + 4));
     let err = pair.opener.handle_input(data(many)).expect_err("too many");
+    assert!(
+        matches!(
+            err,
+            PeerMisbehaved::TooManyChannels {
+                max: MAX_CHANNELS,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(err.to_string().contains("limit of 65536"), "{err}");
     assert_eq!(pair.opener.channel_count(), MAX_CHANNELS);
     assert!(before < MAX_CHANNELS);

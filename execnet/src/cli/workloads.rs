@@ -1,23 +1,14 @@
-//! The standard benchmark workloads (ARCHITECTURE.md, "Benchmarks"), as run
-//! by `execnet bench`.
+//! The standard benchmark workloads, as run by `execnet bench`: startup,
+//! round trip, small messages and bulk each way, a group of gateways. (The
+//! project's design notes define them; `bench/compare.sh` runs both sides.)
 //!
 //! The remote snippets are the same ones `bench/execnet_bench.py` runs
 //! through Python's execnet, so the two sets of figures compare like with
 //! like. Every figure is the median over `repeats` runs.
-//!
-//! # Examples
-//!
-//! ```no_run
-//! # futures_lite::future::block_on(async {
-//! let config = execnet::bench::Config { repeats: 1, ..Default::default() };
-//! let report = execnet::bench::run(&config, |line| eprintln!("{line}")).await?;
-//! println!("{}", report.to_json());
-//! # Ok::<_, execnet::Error>(()) }).unwrap();
-//! ```
 
 use std::time::{Duration, Instant};
 
-use crate::{Gateway, Group, Result};
+use execnet::{Gateway, Group, Result};
 
 /// Echo every item back.
 pub const ECHO: &str = "for item in channel:\n    channel.send(item)\n";

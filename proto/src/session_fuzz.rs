@@ -1,18 +1,21 @@
-//! The bodies of the `session_input` and `handshake` fuzz targets, library
-//! functions so that stable tests run them too.
+//! The body of the `session_input` fuzz target, a library function so that
+//! stable tests run it too.
 
 use execnet_wire::{ChannelRef, Decoder, Frame, Hello, Item, Message, Value};
 
-use crate::session::{Role, Session, SessionConfig};
+use crate::error::Loss;
+use crate::pair::{DriveError, Pair};
+use crate::session::{Role, SessionConfig};
 
 /// The largest frame the fuzzed session accepts (kept small so that the
 /// fuzzer reaches the limit).
 const MAX_FRAME: u32 = 1 << 16;
 
-/// Drive one [`Session`] with an arbitrary sequence of peer input (raw bytes
-/// through the frame decoder, and messages built directly from the data)
-/// interleaved with local API calls. Never panics on any input, except on a
-/// bug: every byte the session transmits must decode as valid frames.
+/// Drive one session of a [`Pair`] with an arbitrary sequence of input from
+/// an impostor peer (raw bytes through a frame decoder, and messages built
+/// directly from the data), interleaved with local API calls, calls of the
+/// real peer, and [`Pair::drive`]. Never panics on any input, except on a
+/// bug: every byte either session transmits must decode as valid frames.
 pub fn fuzz_session(data: &[u8]) {
     let mut input = Input(data);
     let setup = input.byte();
@@ -21,40 +24,43 @@ pub fn fuzz_session(data: &[u8]) {
     } else {
         Role::Worker
     };
-    let config = SessionConfig {
-        window: 1 + u64::from(input.byte()) * 257,
-        max_frame: MAX_FRAME,
-        ..SessionConfig::default()
+    let other = match role {
+        Role::Opener => Role::Worker,
+        Role::Worker => Role::Opener,
     };
-    let mut session = Session::new(role, config);
-    let mut decoder = Decoder::new(MAX_FRAME);
-    let mut check = Decoder::new(u32::MAX);
+    let fuzzed = SessionConfig::default()
+        .window(1 + u64::from(input.byte()) * 257)
+        .max_frame(MAX_FRAME);
+    let peer = SessionConfig::default()
+        .window(u64::from(input.byte()) * 131)
+        .max_frame(MAX_FRAME);
+    let mut pair = match role {
+        Role::Opener => Pair::new(fuzzed, peer),
+        Role::Worker => Pair::new(peer, fuzzed),
+    };
+    let mut impostor = Decoder::new(MAX_FRAME);
     if setup & 2 == 0 {
         // Most runs start past the Hello gate.
-        let hello = Hello::new(
-            u64::from(input.byte()) * 131,
-            MAX_FRAME,
-            Value::Dict(vec![]),
-        );
-        feed(&mut session, Message::Hello(hello), 16);
+        drive(&mut pair);
     }
     while !input.is_empty() {
         let op = input.byte();
         let channel = u32::from(input.byte() % 12);
+        let session = pair.session(role);
         match op % 16 {
             0 => {
                 let n = usize::from(input.byte());
-                decoder.feed(input.take(n));
+                impostor.feed(input.take(n));
                 loop {
-                    match decoder.next_frame() {
+                    match impostor.next_frame() {
                         Ok(Some(frame)) => {
-                            if session.handle_input(frame).is_err() {
-                                session.connection_lost("protocol error");
+                            if let Err(e) = session.handle_input(frame) {
+                                session.connection_lost(Loss::misbehaved("impostor", e));
                             }
                         }
                         Ok(None) => break,
-                        Err(_) => {
-                            session.connection_lost("decode error");
+                        Err(e) => {
+                            session.connection_lost(Loss::misbehaved("impostor", e));
                             break;
                         }
                     }
@@ -63,7 +69,9 @@ pub fn fuzz_session(data: &[u8]) {
             1 => {
                 let message = message(&mut input, channel);
                 let len = u32::from(input.byte()) * 64;
-                feed(&mut session, message, len);
+                if let Err(e) = session.handle_input(Frame { message, len }) {
+                    session.connection_lost(Loss::misbehaved("impostor", e));
+                }
             }
             2 => {
                 session.open_channel();
@@ -87,7 +95,7 @@ pub fn fuzz_session(data: &[u8]) {
                 let _ = session.status_request();
             }
             9 => session.terminate(),
-            10 => session.connection_lost("gone"),
+            10 => session.connection_lost(Loss::ended("gone")),
             11 => {
                 let _ = (
                     session.is_closed(channel),
@@ -97,86 +105,43 @@ pub fn fuzz_session(data: &[u8]) {
                     session.take_remote_error(channel),
                 );
             }
-            12 => while session.poll_event().is_some() {},
-            _ => transmit(&mut session, &mut check),
+            12 => {
+                pair.opener_events.clear();
+                pair.worker_events.clear();
+            }
+            13 => {
+                // The real peer acts on the same channel.
+                let peer = pair.session(other);
+                match input.byte() % 4 {
+                    0 => {
+                        let n = usize::from(input.byte()) * 16;
+                        let _ = peer.send(channel, Item::bytes(&vec![1; n]));
+                    }
+                    1 => {
+                        let _ = peer.recv(channel);
+                    }
+                    2 => {
+                        let _ = peer.close(channel, None);
+                    }
+                    _ => {
+                        let _ = peer.exec("pass");
+                    }
+                }
+            }
+            _ => drive(&mut pair),
         }
     }
-    transmit(&mut session, &mut check);
+    drive(&mut pair);
 }
 
-/// The socket server's handshake, both sides, against arbitrary peer bytes
-/// (with and without a token). Never panics, never waits for more than the
-/// data holds (the stream ends where the data ends).
-pub fn fuzz_handshake(data: &[u8]) {
-    let token = crate::Token::new("fuzz-token");
-    for token in [token.as_ref(), None] {
-        let mut stream = FuzzStream(data);
-        let _ = futures_lite::future::block_on(crate::auth::server_handshake(&mut stream, token));
-        let mut reader = FuzzStream(data);
-        let mut writer = FuzzStream(&[]);
-        let _ = futures_lite::future::block_on(crate::auth::client_handshake(
-            &mut reader,
-            &mut writer,
-            token,
-        ));
-    }
-}
-
-/// Reads `data` then EOF; accepts and drops every write.
-struct FuzzStream<'a>(&'a [u8]);
-
-impl futures_io::AsyncRead for FuzzStream<'_> {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let n = buf.len().min(self.0.len());
-        buf[..n].copy_from_slice(&self.0[..n]);
-        self.0 = &self.0[n..];
-        std::task::Poll::Ready(Ok(n))
-    }
-}
-
-impl futures_io::AsyncWrite for FuzzStream<'_> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-    fn poll_close(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-}
-
-fn feed(session: &mut Session, message: Message, len: u32) {
-    if session.handle_input(Frame { message, len }).is_err() {
-        session.connection_lost("protocol error");
-    }
-}
-
-/// What the session sends must always be valid frames.
-fn transmit(session: &mut Session, check: &mut Decoder) {
-    let mut out = Vec::new();
-    session.poll_transmit(&mut out);
-    check.feed(&out);
-    loop {
-        match check.next_frame() {
-            Ok(Some(_)) => {}
-            Ok(None) => break,
-            Err(e) => panic!("the session sent an invalid frame: {e}"),
-        }
+/// Move bytes between the two sessions. Invalid frames are a bug; a side
+/// refusing its peer's message (after the impostor confused it) ends the
+/// connection, as the IO layer would.
+fn drive(pair: &mut Pair) {
+    match pair.drive() {
+        Ok(_) => {}
+        Err(DriveError::Refused { error, .. }) => pair.disconnect(Loss::misbehaved("peer", error)),
+        Err(e) => panic!("a session sent an invalid frame: {e}"),
     }
 }
 
@@ -287,14 +252,6 @@ mod tests {
         }
         for input in &inputs {
             fuzz_session(input);
-            fuzz_handshake(input);
         }
-        // A well-formed client answer with a wrong MAC, and a server hello.
-        let mut answer = b"EXNC\x01".to_vec();
-        answer.extend_from_slice(&[7; 64]);
-        fuzz_handshake(&answer);
-        let mut hello = b"EXNS\x01\x01".to_vec();
-        hello.extend_from_slice(&[9; 64]);
-        fuzz_handshake(&hello);
     }
 }
