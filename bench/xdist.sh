@@ -26,5 +26,5 @@ trap 'rm -rf "$work"' EXIT
     "$PROJECT==$VERSION"
 tar -xzf "$work/$PROJECT-$VERSION.tar.gz" -C "$work"
 "$VENV/bin/python" -m pip install --quiet "$work/$PROJECT-$VERSION"
-"$VENV/bin/python" bench/xdist/bench.py --python "$VENV/bin/python" \
+"$VENV/bin/python" bench/xdist/bench.py --python "$PWD/$VENV/bin/python" \
     --project "$work/$PROJECT-$VERSION" --tests tests --runs "$RUNS"

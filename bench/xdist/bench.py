@@ -6,8 +6,10 @@ Runs `python -m pytest -n N` on the project's tests, alternating
 EXECNET_RS=1 (this engine) and EXECNET_RS=0 (Python execnet), with the
 plugin xdist_timing.py, and prints a Markdown table of the medians:
 all workers ready (from the process start), the engine's share of that
-(the controller's time in execnet while it sets the workers up), and
-the whole run. Run by bench/xdist.sh, which builds the venv.
+(the controller's time in the execnet calls xdist makes to set the
+workers up: alone, with a remote module that only waits, and inside the
+real run, where the workers' pytest imports compete for the CPU), and the
+whole run. Run by bench/xdist.sh, which builds the venv.
 """
 
 import argparse
@@ -53,6 +55,46 @@ def one_run(python, project, tests, n, flag):
     }
 
 
+ENGINE_SCRIPT = r"""
+import importlib.util, os, sys, tempfile, time
+import execnet
+n = int(sys.argv[1])
+d = tempfile.mkdtemp()
+path = os.path.join(d, "idle_worker.py")
+with open(path, "w") as f:
+    f.write("if __name__ == '__channelexec__':\n    channel.receive()\n")
+spec = importlib.util.spec_from_file_location("idle_worker", path)
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+start = time.perf_counter()
+group = execnet.Group(execmodel="main_thread_only")
+channels = []
+for _ in range(n):
+    xspec = execnet.XSpec("execmodel=main_thread_only//popen")
+    group.allocate_id(xspec)
+    gw = group.makegateway(xspec)
+    gw._rinfo()
+    ch = gw.remote_exec(module)
+    ch.send(("workerinput", [], {}, None))
+    channels.append(ch)
+elapsed = time.perf_counter() - start
+group.terminate(5)
+os.unlink(path)
+os.rmdir(d)
+print(elapsed)
+"""
+
+
+def engine_share(python, n, flag):
+    """pytest-xdist's execnet calls for n workers (as NodeManager.setup_nodes
+    and WorkerController.setup make them), alone: the remote module only
+    waits, so no worker imports pytest meanwhile."""
+    env = dict(os.environ, EXECNET_RS=flag)
+    out = subprocess.run([python, "-c", ENGINE_SCRIPT, str(n)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return float(out.split()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--python", default=sys.executable)
@@ -68,10 +110,12 @@ def main():
     for i in range(args.runs):
         for flag in ("1", "0"):
             r = one_run(args.python, args.project, args.tests, args.n, flag)
+            r["engine_alone"] = engine_share(args.python, args.n, flag)
             results[flag].append(r)
-            print("run %d %-15s ready %.3fs engine %.3fs whole %.3fs  %s" % (
+            print("run %d %-15s ready %.3fs engine %.3fs (alone %.3fs) whole %.3fs  %s" % (
                 i + 1, "execnet_rs" if flag == "1" else "Python execnet",
-                r["ready"], r["engine"], r["whole"], r["summary"]), file=sys.stderr)
+                r["ready"], r["engine"], r["engine_alone"], r["whole"], r["summary"]),
+                file=sys.stderr)
     load_end = os.getloadavg()
     ours_mod = results["1"][0]["execnet"]
     theirs_mod = results["0"][0]["execnet"]
@@ -87,7 +131,9 @@ def main():
     print("|---|---:|---:|---|---:|")
     rows = [
         ("all %d workers ready (from the start of pytest)" % args.n, "ready"),
-        ("of which the engine: gateways set up by the controller", "engine"),
+        ("the engine's share: xdist's execnet calls for %d workers, alone" % args.n,
+         "engine_alone"),
+        ("the same calls inside the run (slowed by the workers' pytest imports)", "engine"),
         ("whole run", "whole"),
     ]
     for label, key in rows:

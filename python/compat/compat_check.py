@@ -1,7 +1,7 @@
 """Compare a run of Python execnet's own tests on execnet_rs with
 python/COMPAT.md (and, if given, with a run on Python execnet itself).
 
-    python compat_check.py COMPAT.md OURS.xml [THEIRS.xml]
+    python compat_check.py COMPAT.md OURS.xml [THEIRS.xml] [--unlisted FILE]
 
 OURS.xml and THEIRS.xml are pytest --junitxml reports. COMPAT.md lists the
 tests that may fail on execnet_rs, one per line as
@@ -9,6 +9,8 @@ tests that may fail on execnet_rs, one per line as
 all its parametrizations). Prints the counts of each run and exits 1 when a
 test fails on execnet_rs that COMPAT.md does not list, or when a listed
 test no longer fails (the list must stay true), or when no test ran.
+With ``--unlisted FILE``, the ids of failing tests not listed are written
+there too (one per line, for a second try: some of execnet's tests race).
 """
 
 import re
@@ -61,8 +63,14 @@ def summary(name, results):
 
 
 def main():
-    compat_md, ours_xml = sys.argv[1:3]
-    theirs_xml = sys.argv[3] if len(sys.argv) > 3 else None
+    args = sys.argv[1:]
+    unlisted_out = None
+    if "--unlisted" in args:
+        i = args.index("--unlisted")
+        unlisted_out = args[i + 1]
+        del args[i:i + 2]
+    compat_md, ours_xml = args[:2]
+    theirs_xml = args[2] if len(args) > 2 else None
     ours = outcomes(ours_xml)
     allowed = listed(compat_md)
     failed = {t for t, o in ours.items() if o == "failed"}
@@ -82,6 +90,9 @@ def main():
     for t in unlisted:
         print("FAILS and is not in COMPAT.md: %s" % t)
         bad = True
+    if unlisted_out:
+        with open(unlisted_out, "w") as f:
+            f.write("".join(t + "\n" for t in unlisted))
     ran_bases = {base(t) for t, o in ours.items() if o != "skipped"}
     stale = sorted(b for b in allowed if b in ran_bases and b not in failed_bases)
     for b in stale:

@@ -91,7 +91,28 @@ theirs=()
 if [ "$COMPARE" != 0 ] && run theirs 0; then
     theirs=("$work/theirs.xml")
 fi
-if ! "$PY" python/compat/compat_check.py python/COMPAT.md "$work/ours.xml" "${theirs[@]}"; then
-    grep -aE '^(FAILED|ERROR) ' "$work/ours.log" | head -60
-    exit 1
+if "$PY" python/compat/compat_check.py python/COMPAT.md "$work/ours.xml" "${theirs[@]}" \
+    --unlisted "$work/unlisted.txt"; then
+    exit 0
 fi
+# Some of execnet's tests race with either execnet (test__rinfo: a receive
+# returns before the remote chdir that follows the send): a failure not
+# listed in COMPAT.md gets one more try alone; a listed test that passed
+# cannot be excused that way.
+[ -s "$work/unlisted.txt" ] || exit 1
+stale=$("$PY" python/compat/compat_check.py python/COMPAT.md "$work/ours.xml" \
+    | grep -c "passes now" || true)
+[ "$stale" -eq 0 ] || exit 1
+again=""
+while read -r id; do
+    if (cd "$tests" && env -u PYTHONDONTWRITEBYTECODE -u PYTEST_ADDOPTS EXECNET_RS=1 \
+        PYTHONPATH="$ROOT/python/compat" timeout 300 "$PY" -m pytest -p execnet_internals \
+        -p no:cacheprovider -q "${gx[@]}" "$id") >"$work/rerun.log" 2>&1; then
+        echo "  flaky (passed when run again): $id"
+    else
+        echo "  fails again: $id"
+        grep -aE '^E ' "$work/rerun.log" | head -10
+        again="$again $id"
+    fi
+done <"$work/unlisted.txt"
+[ -z "$again" ] || exit 1

@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import time
 
 import pytest
@@ -107,6 +108,20 @@ def test_exit_then_join(group):
     assert not gw.hasreceiver()
     assert not pid_alive(pid)
     gw.exit()  # again: nothing happens
+
+
+def test_exit_returns_at_once_while_the_worker_is_busy(group):
+    """execnet's test_exit_blocked_worker_execution_gateway, without its
+    internal thread pool: exit() from another thread returns although
+    the worker's main thread sleeps; terminate then ends the worker."""
+    gw = group.makegateway()
+    ch = gw.remote_exec("import time; channel.send(1); time.sleep(30)")
+    assert ch.receive(timeout=20) == 1
+    done = threading.Event()
+    threading.Thread(target=lambda: (gw.exit(), done.set()), daemon=True).start()
+    assert done.wait(5)
+    group.terminate(0.5)
+    assert not gw.hasreceiver()
 
 
 def test_join_without_exit_returns_when_the_worker_dies(group):
