@@ -1321,6 +1321,10 @@ class WorkerGateway:
     # -- executing
 
     def _schedule(self, ch, task):
+        # counted as executing from its arrival, as execnet counts it: a
+        # status request that follows an exec sees it, started or not
+        with self._lock:
+            self._nexec += 1
         if self.execmodel.backend == "thread":
             with self._lock:
                 idle = self._main_idle
@@ -1360,6 +1364,8 @@ class WorkerGateway:
             if time.monotonic() >= deadline:
                 # exactly execnet's text: programs compare the error with
                 # execnet.gateway_base.MAIN_THREAD_ONLY_DEADLOCK_TEXT
+                with self._lock:
+                    self._nexec -= 1
                 ch._close(MAIN_THREAD_ONLY_DEADLOCK_TEXT)
                 return
             time.sleep(0.002)
@@ -1367,8 +1373,6 @@ class WorkerGateway:
     def _execute(self, ch, task):
         source, filename, call, kwargs = task
         filename = filename or "<remote exec>"
-        with self._lock:
-            self._nexec += 1
         err = None
         ch._executing = True
         try:

@@ -7,12 +7,15 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+import uuid
 
 import pytest
 
 import execnet_rs as execnet
 
 import remote_helpers
+from conftest import pid_alive, run_python
 
 
 # ---------------------------------------------------------------- XSpec as xdist handles it
@@ -347,3 +350,124 @@ def test_pytest_n_with_a_proxy_gateway(xdist_project):
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     assert "22 passed" in out
+
+
+# ---------------------------------------------------------------- programs the tests leave running
+
+def _tagged_pids(tag):
+    """Live processes whose command line contains ``tag``."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % entry, "rb") as f:
+                if tag.encode() in f.read():
+                    pids.append(int(entry))
+        except OSError:
+            pass
+    return [pid for pid in pids if pid_alive(pid)]
+
+
+def _gone_within(tag, seconds):
+    """Wait until no live process carries ``tag``; those left after
+    ``seconds`` are killed (so a failing test leaves none) and returned."""
+    deadline = time.monotonic() + seconds
+    while _tagged_pids(tag) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = _tagged_pids(tag)
+    for pid in left:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+def _busy_child_code(tag):
+    """Remote code that starts a busy program (as a test under xdist might)
+    and leaves it running."""
+    return ("import subprocess, sys\n"
+            "p = subprocess.Popen([sys.executable, '-c', 'while True: pass  # %s'])\n"
+            "channel.send(p.pid)\n" % tag)
+
+
+@pytest.mark.parametrize("how", ["terminate", "crash", "via"])
+def test_programs_a_worker_started_end_with_it(how):
+    """A program the remote code started and left running (a test's busy
+    subprocess) goes when its gateway is terminated, when its worker
+    crashes (xdist then replaces the worker), and behind a via= proxy.
+    Python execnet leaves all three running."""
+    tag = "execnet-rs-left-%s" % uuid.uuid4().hex
+    group = execnet.Group()
+    try:
+        if how == "via":
+            group.makegateway("popen//id=proxy")
+            gw = group.makegateway("popen//via=proxy")
+        else:
+            gw = group.makegateway("popen")
+        code = _busy_child_code(tag)
+        if how == "crash":
+            code += "channel.receive()\nimport os\nos._exit(1)\n"
+        ch = gw.remote_exec(code)
+        child = ch.receive(timeout=20)
+        # it runs (its command line is set once the fork has exec'd)
+        deadline = time.monotonic() + 20
+        while _tagged_pids(tag) != [child] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _tagged_pids(tag) == [child]
+        if how == "crash":
+            ch.send("crash now")
+            with pytest.raises(EOFError):
+                ch.receive(timeout=20)
+            # the controller goes on (as xdist does, replacing the worker)
+            assert _gone_within(tag, 10) == []
+        else:
+            group.terminate(timeout=5)
+            # gone when terminate returns (a controller may exit right after)
+            assert _gone_within(tag, 5) == []
+    finally:
+        group.terminate(timeout=2)
+        _gone_within(tag, 0)
+
+
+def test_programs_a_worker_started_end_before_terminate_returns():
+    """A controller that exits at once after terminate() (as a pytest
+    controller may) leaves nothing running either."""
+    tag = "execnet-rs-left-%s" % uuid.uuid4().hex
+    try:
+        result = run_python("""
+            import os, execnet
+            group = execnet.Group()
+            gw = group.makegateway("popen")
+            gw.remote_exec(%r).receive(timeout=20)
+            group.terminate(timeout=5)
+            os._exit(0)
+            """ % _busy_child_code(tag))
+        assert result.returncode == 0, result.stderr
+        assert _gone_within(tag, 5) == []
+    finally:
+        _gone_within(tag, 0)
+
+
+def test_pytest_n_leaves_no_program_behind(tmp_path):
+    """`pytest -n 2` whose tests start busy programs and never stop them,
+    one test crashing its worker: when pytest returns, none is left."""
+    pytest.importorskip("xdist")
+    tag = "execnet-rs-xdist-left-%s" % uuid.uuid4().hex
+    (tmp_path / "test_spawn.py").write_text(textwrap.dedent("""\
+        import os, subprocess, sys, pytest
+        @pytest.mark.parametrize("i", range(4))
+        def test_spawn(i):
+            subprocess.Popen([sys.executable, "-c", "while True: pass  # %s"])
+            if i == 1:
+                os._exit(1)
+        """ % tag))
+    try:
+        result = _run_pytest(tmp_path, "-n", "2")
+        out = result.stdout + result.stderr
+        assert "1 failed, 3 passed" in out, out
+        assert "replacing crashed worker" in out
+        assert _gone_within(tag, 5) == []
+    finally:
+        _gone_within(tag, 0)
