@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pytest-xdist on this engine against Python execnet: `pytest -n 8` on a real
 # project's test suite (click 8.1.8, from its sdist on PyPI), alternating
-# runs, medians: all workers ready, the engine's share of that, the whole run.
+# runs, medians: all workers ready, the engine's share of that, the whole run;
+# the table goes into bench/RESULTS.md (its pytest-xdist section).
 #
 #   bench/xdist.sh [RUNS]         # default 5 runs each
 #
@@ -27,4 +28,5 @@ trap 'rm -rf "$work"' EXIT
 tar -xzf "$work/$PROJECT-$VERSION.tar.gz" -C "$work"
 "$VENV/bin/python" -m pip install --quiet "$work/$PROJECT-$VERSION"
 "$VENV/bin/python" bench/xdist/bench.py --python "$PWD/$VENV/bin/python" \
-    --project "$work/$PROJECT-$VERSION" --tests tests --runs "$RUNS"
+    --project "$work/$PROJECT-$VERSION" --tests tests --runs "$RUNS" \
+    --results bench/RESULTS.md

@@ -102,6 +102,7 @@ def main():
     parser.add_argument("--tests", nargs="*", default=["tests"])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("-n", type=int, default=8)
+    parser.add_argument("--results", help="RESULTS.md to write the table into")
     args = parser.parse_args()
     results = {"1": [], "0": []}
     load_start = os.getloadavg()
@@ -110,7 +111,10 @@ def main():
     for i in range(args.runs):
         for flag in ("1", "0"):
             r = one_run(args.python, args.project, args.tests, args.n, flag)
-            r["engine_alone"] = engine_share(args.python, args.n, flag)
+            # the median of three: each is well under a second, so one
+            # sample would mostly measure what else the machine is doing
+            r["engine_alone"] = statistics.median(
+                engine_share(args.python, args.n, flag) for _ in range(3))
             results[flag].append(r)
             print("run %d %-15s ready %.3fs engine %.3fs (alone %.3fs) whole %.3fs  %s" % (
                 i + 1, "execnet_rs" if flag == "1" else "Python execnet",
@@ -120,15 +124,17 @@ def main():
     ours_mod = results["1"][0]["execnet"]
     theirs_mod = results["0"][0]["execnet"]
     assert "execnet_rs" in ours_mod and "execnet_rs" not in theirs_mod, (ours_mod, theirs_mod)
-    print("`pytest -n %d` on %s (%s), %d alternating runs each, medians; load average "
-          "%s at the start, %s at the end (%d CPUs)." % (
-              args.n, os.path.basename(os.path.abspath(args.project)),
-              results["1"][0]["summary"], args.runs,
-              " ".join("%.2f" % x for x in load_start), " ".join("%.2f" % x for x in load_end),
-              os.cpu_count()))
-    print()
-    print("| measure | execnet_rs | Python execnet | unit | speed-up |")
-    print("|---|---:|---:|---|---:|")
+    lines = [
+        "`pytest -n %d` on %s (%s), %d alternating runs each, medians; load average "
+        "%s at the start, %s at the end (%d CPUs)." % (
+            args.n, os.path.basename(os.path.abspath(args.project)),
+            results["1"][0]["summary"], args.runs,
+            " ".join("%.2f" % x for x in load_start), " ".join("%.2f" % x for x in load_end),
+            os.cpu_count()),
+        "",
+        "| measure | execnet_rs | Python execnet | unit | speed-up |",
+        "|---|---:|---:|---|---:|",
+    ]
     rows = [
         ("all %d workers ready (from the start of pytest)" % args.n, "ready"),
         ("the engine's share: xdist's execnet calls for %d workers, alone" % args.n,
@@ -139,7 +145,40 @@ def main():
     for label, key in rows:
         ours = statistics.median(r[key] for r in results["1"])
         theirs = statistics.median(r[key] for r in results["0"])
-        print("| %s | %.0f | %.0f | ms | %.2f× |" % (label, ours * 1e3, theirs * 1e3, theirs / ours))
+        lines.append("| %s | %.0f | %.0f | ms | %.2f× |" % (
+            label, ours * 1e3, theirs * 1e3, theirs / ours))
+    print("\n".join(lines))
+    if args.results:
+        write_section(args.results, lines)
+
+
+SECTION = "## pytest-xdist"
+
+
+def write_section(path, lines):
+    """Put the table into RESULTS.md as its pytest-xdist section (replacing
+    the one there; bench/report.py keeps it when it rewrites the rest)."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = ""
+    head = text.split("\n" + SECTION + "\n")[0].rstrip("\n")
+    section = [
+        SECTION,
+        "",
+        "pytest-xdist 3.8.0 on this engine against Python execnet 2.1.2 "
+        "(`bench/xdist.sh`): all workers ready is the time from the start of "
+        "pytest until the last worker reported ready; most of it is each worker "
+        "importing pytest and collecting. The engine's share is the time "
+        "xdist's controller spends in the execnet calls that set the workers "
+        "up (makegateway, `_rinfo()`, `remote_exec(module)`): alone, with a "
+        "remote module that only waits, and inside the real run. The whole run "
+        "is the wall time of the pytest process.",
+        "",
+    ] + lines
+    with open(path, "w") as f:
+        f.write((head + "\n\n" if head else "") + "\n".join(section) + "\n")
 
 
 if __name__ == "__main__":

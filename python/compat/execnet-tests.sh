@@ -13,9 +13,11 @@
 # fails, naming it. With /usr/sbin/sshd, a throwaway sshd on a loopback port
 # adds the ssh gateways (`--gx ssh=...`) to the tests; EXECNET_REQUIRE_SSHD=1
 # makes its absence an error. EXECNET_TESTS_COMPARE=0 skips the Python
-# execnet run. Not run: the two tests that look up made-up host names
-# over the network (--broken-isp skips one, --deselect the other); our
-# HostNotFound is checked with a name under .invalid instead.
+# execnet run; EXECNET_TESTS_TIMEOUT bounds each run (seconds, default 420;
+# a run takes about one minute on 2 cores). Not run: the two tests that
+# look up made-up host names over the network (--broken-isp skips one,
+# --deselect the other); our HostNotFound is checked with a name under
+# .invalid instead.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -23,6 +25,8 @@ VENV="${1:-${VENV:-.venv}}"
 case "$VENV" in /*) ;; *) VENV="$ROOT/$VENV" ;; esac
 PY="$VENV/bin/python"
 COMPARE="${EXECNET_TESTS_COMPARE:-1}"
+# each run takes about a minute on 2 cores; a hung one ends after this
+TIMEOUT="${EXECNET_TESTS_TIMEOUT:-420}"
 VERSION=2.1.2
 FILES="test_xspec.py test_channel.py test_multi.py test_termination.py test_gateway.py
        test_basics.py test_rsync.py"
@@ -75,7 +79,7 @@ run() {
     # unset: execnet's test_dont_write_bytecode checks the interpreter default
     # shellcheck disable=SC2086
     (cd "$tests" && env -u PYTHONDONTWRITEBYTECODE -u PYTEST_ADDOPTS EXECNET_RS="$flag" \
-        PYTHONPATH="$ROOT/python/compat" timeout --kill-after=30 900 \
+        PYTHONPATH="$ROOT/python/compat" timeout --kill-after=30 "$TIMEOUT" \
         "$PY" -m pytest -p execnet_internals -p no:cacheprovider -q "${gx[@]}" \
         --broken-isp --deselect test_gateway.py::TestSshPopenGateway::test_host_not_found \
         --junitxml="$work/$name.xml" $FILES) >"$work/$name.log" 2>&1 || status=$?
@@ -103,10 +107,15 @@ fi
 stale=$("$PY" python/compat/compat_check.py python/COMPAT.md "$work/ours.xml" \
     | grep -c "passes now" || true)
 [ "$stale" -eq 0 ] || exit 1
+# a few races get a second try; many failures are not races
+if [ "$(wc -l <"$work/unlisted.txt")" -gt 3 ]; then
+    echo "execnet's tests: $(wc -l <"$work/unlisted.txt") unlisted failures, not run again"
+    exit 1
+fi
 again=""
 while read -r id; do
     if (cd "$tests" && env -u PYTHONDONTWRITEBYTECODE -u PYTEST_ADDOPTS EXECNET_RS=1 \
-        PYTHONPATH="$ROOT/python/compat" timeout 300 "$PY" -m pytest -p execnet_internals \
+        PYTHONPATH="$ROOT/python/compat" timeout 120 "$PY" -m pytest -p execnet_internals \
         -p no:cacheprovider -q "${gx[@]}" "$id") >"$work/rerun.log" 2>&1; then
         echo "  flaky (passed when run again): $id"
     else
