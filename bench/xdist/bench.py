@@ -130,7 +130,10 @@ def main():
             args.n, os.path.basename(os.path.abspath(args.project)),
             results["1"][0]["summary"], args.runs,
             " ".join("%.2f" % x for x in load_start), " ".join("%.2f" % x for x in load_end),
-            os.cpu_count()),
+            os.cpu_count())
+        + (" The machine was loaded by other work (load above its CPU count): every "
+           "figure is slower and noisier than on an idle machine."
+           if max(load_start[0], load_end[0]) > (os.cpu_count() or 1) else ""),
         "",
         "| measure | execnet_rs | Python execnet | unit | speed-up |",
         "|---|---:|---:|---|---:|",
