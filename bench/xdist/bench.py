@@ -95,6 +95,24 @@ def engine_share(python, n, flag):
     return float(out.split()[-1])
 
 
+FLOOR_SCRIPT = r"""
+import subprocess, sys, time
+n = int(sys.argv[1])
+start = time.perf_counter()
+for _ in range(n):
+    subprocess.run([sys.executable, "-c", "pass"], check=True)
+print(time.perf_counter() - start)
+"""
+
+
+def interpreter_floor(python, n):
+    """n interpreter starts one after the other (`python -c pass`): what
+    either engine spends at least, since xdist opens its gateways in turn."""
+    out = subprocess.run([python, "-c", FLOOR_SCRIPT, str(n)], capture_output=True,
+                         text=True, check=True).stdout
+    return float(out.split()[-1])
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--python", default=sys.executable)
@@ -115,10 +133,15 @@ def main():
             # sample would mostly measure what else the machine is doing
             r["engine_alone"] = statistics.median(
                 engine_share(args.python, args.n, flag) for _ in range(3))
+            r["floor"] = statistics.median(
+                interpreter_floor(args.python, args.n) for _ in range(3))
+            r["beyond"] = r["engine_alone"] - r["floor"]
             results[flag].append(r)
-            print("run %d %-15s ready %.3fs engine %.3fs (alone %.3fs) whole %.3fs  %s" % (
-                i + 1, "execnet_rs" if flag == "1" else "Python execnet",
-                r["ready"], r["engine"], r["engine_alone"], r["whole"], r["summary"]),
+            print("run %d %-15s ready %.3fs engine %.3fs (alone %.3fs, floor %.3fs) "
+                  "whole %.3fs  %s" % (
+                      i + 1, "execnet_rs" if flag == "1" else "Python execnet",
+                      r["ready"], r["engine"], r["engine_alone"], r["floor"], r["whole"],
+                      r["summary"]),
                 file=sys.stderr)
     load_end = os.getloadavg()
     ours_mod = results["1"][0]["execnet"]
@@ -142,6 +165,9 @@ def main():
         ("all %d workers ready (from the start of pytest)" % args.n, "ready"),
         ("the engine's share: xdist's execnet calls for %d workers, alone" % args.n,
          "engine_alone"),
+        ("of that, beyond %d bare interpreter starts (`python -c pass`, measured "
+         "alongside: %.0f ms)" % (args.n, 1e3 * statistics.median(
+             r["floor"] for r in results["1"] + results["0"])), "beyond"),
         ("the same calls inside the run (slowed by the workers' pytest imports)", "engine"),
         ("whole run", "whole"),
     ]
@@ -177,7 +203,9 @@ def write_section(path, lines):
         "xdist's controller spends in the execnet calls that set the workers "
         "up (makegateway, `_rinfo()`, `remote_exec(module)`): alone, with a "
         "remote module that only waits, and inside the real run. The whole run "
-        "is the wall time of the pytest process.",
+        "is the wall time of the pytest process. xdist opens its gateways one "
+        "after the other, so the engine's share is at least that many "
+        "interpreter starts: the row below it is what each engine adds.",
         "",
     ] + lines
     with open(path, "w") as f:
