@@ -339,3 +339,53 @@ fn exec_with_a_mistyped_key_runs_nothing_and_suggests_the_key() {
         );
     }
 }
+
+#[test]
+fn exec_a_failed_start_says_each_cause_once() {
+    // An "interpreter" that complains on stderr and exits.
+    let python = TempFile::new(
+        "broken-python",
+        "#!/bin/sh\necho 'broken-python: marker-4711 cannot start' >&2\nexit 3\n",
+    );
+    std::fs::set_permissions(
+        &python.0,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let spec = format!("popen//python={}", python.0.display());
+    let out = execnet(&["exec", "--gw", &spec, "-c", "channel.send(1)"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.matches("marker-4711").count(), 1, "{err}");
+    assert!(err.contains("exited with status 3"), "{err}");
+    assert!(err.lines().all(|l| l.starts_with("gw0: ")), "{err}");
+
+    // ssh's own message: once, not forwarded and then quoted twice.
+    let out = execnet(&[
+        "exec",
+        "--gw",
+        "ssh=nonexistent.invalid",
+        "-c",
+        "channel.send(1)",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("Could not resolve hostname").count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+fn exec_forwards_remote_stderr_with_the_gateway_id() {
+    let out = execnet(&[
+        "exec",
+        "--gw",
+        "popen//id=loud",
+        "-c",
+        "import sys\nsys.stderr.write('from-remote\\n')\nsys.stderr.flush()\nchannel.send(1)",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stderr(&out), "[loud] from-remote\n");
+}

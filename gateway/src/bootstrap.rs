@@ -94,9 +94,10 @@ const CODE_TAG: &[u8; 4] = b"EXNC";
 /// The largest compiled worker accepted from a loader.
 const MAX_CODE: usize = 16 << 20;
 
-/// Compiled workers (marshal data) by bytecode magic, from local
-/// interpreters only: later gateways to an interpreter with the same magic
-/// skip compiling the worker (about 10 ms of every start).
+/// Compiled workers (marshal data) by bytecode magic, learned only from
+/// interpreters that [`compiles_honestly`] trusts: later gateways to an
+/// interpreter with the same magic skip compiling the worker (about 10 ms of
+/// every start).
 static CODE_CACHE: Mutex<Option<CodeCache>> = Mutex::new(None);
 
 /// Marshal data of the compiled worker by bytecode magic.
@@ -114,6 +115,75 @@ fn cache_code(magic: [u8; 4], code: Vec<u8>) {
         .insert(magic, Arc::new(code));
 }
 
+/// Whether `command` (an interpreter command line, [`python_command`]) may
+/// compile the worker for the cache, which then serves every later gateway
+/// with the same bytecode magic, local or remote.
+///
+/// What a `python=` command answers is not to be trusted in general: it may
+/// be a wrapper into a container, over ssh, or onto one of many hosts, and
+/// one compromised target would plant its code in every later gateway. So
+/// only a Python installed on this machine compiles for the cache: a single
+/// word (no arguments that could run a script instead) that resolves, as
+/// the spawn does (PATH, symlinks), to an executable binary (ELF or Mach-O,
+/// not a script that could run anything) named like an interpreter
+/// (`python3`, `python3.12`, `pypy3`). Other commands get the worker as
+/// source and compile it themselves, every time.
+pub(crate) fn compiles_honestly(command: &[String]) -> bool {
+    let [program] = command else {
+        return false;
+    };
+    let Some(path) = resolve_program(program) else {
+        return false;
+    };
+    let Ok(real) = std::fs::canonicalize(&path) else {
+        return false;
+    };
+    let named_like_python = real
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_prefix("python").or_else(|| n.strip_prefix("pypy")))
+        .is_some_and(|rest| {
+            let rest = rest.trim_end_matches(|c: char| c.is_ascii_lowercase());
+            rest.len() <= 8 && rest.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        });
+    named_like_python && is_native_binary(&real)
+}
+
+/// Where `program` is, found as `execvp` would: as given when it holds a
+/// `/`, else in the first directory of `PATH` holding an executable file of
+/// that name.
+fn resolve_program(program: &str) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.contains('/') {
+        let path = std::path::PathBuf::from(program);
+        return executable(&path).then_some(path);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(program))
+        .find(|candidate| executable(candidate))
+}
+
+/// Whether the file starts like a compiled program (ELF, Mach-O), as
+/// opposed to a `#!` script.
+fn is_native_binary(path: &std::path::Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    let read = std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head));
+    read.is_ok()
+        && matches!(
+            head,
+            [0x7f, b'E', b'L', b'F']
+                | [0xfe, 0xed, 0xfa, 0xce | 0xcf]
+                | [0xce | 0xcf, 0xfa, 0xed, 0xfe]
+                | [0xca, 0xfe, 0xba, 0xbe]
+        )
+}
+
 /// Why the loader handshake failed: what came back, for the error message.
 pub(crate) struct HandshakeFailure {
     pub(crate) first_bytes: Vec<u8>,
@@ -124,7 +194,8 @@ pub(crate) struct HandshakeFailure {
 /// greeting, then send the worker as marshal data when an interpreter with
 /// the same bytecode magic compiled it before, else as source.
 /// `learn`: ask the loader for the compiled worker to cache (only for
-/// interpreters we started ourselves, since the cache feeds other gateways).
+/// interpreters [`compiles_honestly`] trusts, since the cache feeds every
+/// other gateway).
 pub(crate) async fn ship_worker(
     reader: &mut BoxedReader,
     writer: &mut BoxedWriter,
@@ -330,14 +401,29 @@ pub(crate) async fn diagnose(failure: StartFailure<'_>, gateway: &str, cause: Ca
     if let Some(diagnosis) = transport.and_then(|t| t.diagnose(status, &stderr)) {
         (step, message) = (diagnosis.step, diagnosis.message);
     }
-    if !stderr.is_empty() {
-        message.push_str(&format!("; its stderr says:\n{stderr}"));
+    // Each cause said once: the lines a diagnosis quoted already are not
+    // repeated.
+    let rest = unquoted_lines(&stderr, &message);
+    if !rest.is_empty() {
+        message.push_str(&format!("; its stderr says:\n{rest}"));
     }
     Error::Bootstrap {
         gateway: gateway.to_string(),
         step,
         message,
     }
+}
+
+/// The lines of `stderr` that `message` does not quote already.
+fn unquoted_lines(stderr: &str, message: &str) -> String {
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|line| {
+            let line = line.trim();
+            !line.is_empty() && !message.contains(line)
+        })
+        .collect();
+    lines.join("\n")
 }
 
 /// Whether `bytes` look like the start of a Hello frame.
@@ -376,6 +462,44 @@ mod tests {
             ["sudo", "-u", "test", "python"]
         );
         assert_eq!(python_command(&spec("popen//python=")), ["python3"]);
+    }
+
+    #[test]
+    fn stderr_lines_a_diagnosis_quoted_are_not_repeated() {
+        let stderr = "ssh: Could not resolve hostname nohost: Name or service not known\n";
+        let message = "ssh nohost: unknown host nohost (ssh: Could not resolve hostname nohost: \
+                       Name or service not known)";
+        assert_eq!(unquoted_lines(stderr, message), "");
+        let stderr = "Warning: something else\nssh: Could not resolve hostname nohost: Name or service not known";
+        assert_eq!(unquoted_lines(stderr, message), "Warning: something else");
+    }
+
+    #[test]
+    fn only_a_local_python_binary_compiles_for_the_cache() {
+        let words = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        let dir = std::env::temp_dir().join(format!("execnet-trust-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let script = dir.join("python3");
+        std::fs::write(&script, "#!/bin/sh\nexec python3 \"$@\"\n").expect("write");
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let script = script.display().to_string();
+        // A script named python3 (a wrapper could go anywhere), arguments
+        // (`python3 script.py` runs the script), other programs: never.
+        assert!(!compiles_honestly(&words(&script)));
+        assert!(!compiles_honestly(&words("/bin/sh")));
+        assert!(!compiles_honestly(&words("env python3")));
+        assert!(!compiles_honestly(&words("/nonexistent/python3")));
+        assert!(!compiles_honestly(&[]));
+        // A real interpreter binary, when this machine has one there.
+        for python in ["/usr/bin/python3", "/usr/local/bin/python3"] {
+            let path = std::path::Path::new(python);
+            if std::fs::canonicalize(path).is_ok_and(|p| is_native_binary(&p)) {
+                assert!(compiles_honestly(&words(python)), "{python}");
+                assert!(!compiles_honestly(&words(&format!("{python} -X dev"))));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

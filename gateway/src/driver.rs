@@ -37,6 +37,8 @@ pub(crate) struct Driver {
     pub(crate) process: Option<Box<dyn Process>>,
     pub(crate) stderr_tail: StderrTail,
     pub(crate) description: String,
+    /// The gateway id, for what is logged.
+    id: String,
     /// The write half, while the writer task does not hold it: a thread
     /// that queued bytes may write them itself (no hand-off, lower latency).
     writer: Mutex<WriterSlot>,
@@ -85,6 +87,7 @@ pub(crate) struct State {
 impl Driver {
     pub(crate) fn new(
         session: Session,
+        id: &str,
         process: Option<Box<dyn Process>>,
         stderr_tail: StderrTail,
         description: String,
@@ -102,6 +105,7 @@ impl Driver {
             process,
             stderr_tail,
             description,
+            id: id.to_string(),
             writer: Mutex::new(WriterSlot::default()),
         })
     }
@@ -177,6 +181,15 @@ impl Driver {
     /// Wake whoever waits on what changed; call after releasing the lock
     /// with what [`State::take_wakeups`] returned.
     pub(crate) fn wake(&self, wakeups: Wakeups) {
+        for (channel, error) in wakeups.unread_errors {
+            // As Python execnet's `Warning: unhandled RemoteError`: an error
+            // nobody can receive any more is said once, not lost.
+            log::warn!(
+                "{}: channel {channel} was closed with an error nobody received: unhandled RemoteError:\n{}",
+                self.id,
+                error.trim_end()
+            );
+        }
         for event in wakeups.channels {
             event.notify(usize::MAX);
         }
@@ -288,6 +301,8 @@ impl Driver {
 #[derive(Default)]
 pub(crate) struct Wakeups {
     channels: Vec<Arc<Event>>,
+    /// Remote errors no handle will ever receive, to log.
+    unread_errors: Vec<(u32, String)>,
     conn: bool,
     transmit: bool,
 }
@@ -304,6 +319,9 @@ impl State {
                     }
                 }
                 SessionEvent::Hello => w.conn = true,
+                SessionEvent::UnreadError { channel, error } => {
+                    w.unread_errors.push((channel, error));
+                }
                 // Requests only a worker receives: the opener's session
                 // refuses them in handle_input, so none is ever queued here.
                 SessionEvent::Exec { .. }
@@ -336,7 +354,7 @@ async fn read_loop(driver: Arc<Driver>, mut reader: BoxedReader, max_frame: u32)
     let loss = loop {
         let buf = decoder.read_buf(READ_CHUNK);
         let n = match reader.read(buf).await {
-            Ok(0) => break end_of_stream(&driver, &decoder),
+            Ok(0) => break end_of_stream(&driver, &decoder).await,
             Ok(n) => n,
             Err(e) => {
                 break Loss::ended(format!("reading from {} failed: {e}", driver.description))
@@ -379,9 +397,14 @@ async fn read_loop(driver: Arc<Driver>, mut reader: BoxedReader, max_frame: u32)
     driver.lose(loss);
 }
 
+/// How long the end of the stream waits for our process to exit, to say
+/// how it ended (it closes the stream by exiting, so this is short).
+const EXIT_STATUS_WAIT: Duration = Duration::from_secs(1);
+
 /// Why the stream ended: an exit we asked for, or the worker went away (in
-/// the middle of a frame, maybe).
-fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
+/// the middle of a frame, maybe; with its exit status or signal when the
+/// process is ours).
+async fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
     if driver.lock().session.is_terminating() {
         return Loss::ended("the gateway was exited");
     }
@@ -389,7 +412,45 @@ fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
     if let Err(e) = decoder.finish() {
         reason.push_str(&format!(" ({e})"));
     }
+    if let Some(process) = &driver.process {
+        if let Some(Ok(status)) = wait_bounded(process.wait(), EXIT_STATUS_WAIT).await {
+            reason.push_str(&format!("; {}", describe_exit(status)));
+        }
+    }
     Loss::Ended(reason)
+}
+
+/// How a process ended, in words: `the process exited with status 3`,
+/// `the process was killed by signal 9 (SIGKILL)`.
+pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("the process exited with status {code}"),
+        (None, Some(signal)) => match signal_name(signal) {
+            Some(name) => format!("the process was killed by signal {signal} ({name})"),
+            None => format!("the process was killed by signal {signal}"),
+        },
+        (None, None) => format!("the process ended ({status})"),
+    }
+}
+
+/// The usual name of a signal number (those numbered alike on Linux, the
+/// BSDs and macOS).
+fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        11 => "SIGSEGV",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
 }
 
 /// Write what the session queues until the connection ends or the gateway

@@ -61,6 +61,12 @@ pub struct Options {
     pub max_frame: u32,
     /// Forward the worker's stderr (remote `print()`) to ours (default on).
     pub forward_stderr: bool,
+    /// Let `socket=` gateways use a server that requires no token (`execnet
+    /// serve --insecure-no-auth`; default off, as the spec key
+    /// `insecure_no_auth`). Such a server proves nothing about itself: an
+    /// impostor listening at its address would receive, and could run or
+    /// read, the code we send.
+    pub insecure_no_auth: bool,
 }
 
 impl Default for Options {
@@ -71,6 +77,7 @@ impl Default for Options {
             window: execnet_wire::DEFAULT_WINDOW,
             max_frame: execnet_wire::DEFAULT_MAX_FRAME,
             forward_stderr: true,
+            insecure_no_auth: false,
         }
     }
 }
@@ -103,6 +110,21 @@ impl Options {
     /// Forward the worker's stderr (remote `print()`) to ours.
     pub fn forward_stderr(mut self, on: bool) -> Self {
         self.forward_stderr = on;
+        self
+    }
+
+    /// Let `socket=` gateways use a server that requires no token (as the
+    /// spec key `insecure_no_auth` does for one spec).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// let options = execnet::Options::default().insecure_no_auth(true);
+    /// assert!(options.insecure_no_auth);
+    /// ```
+    pub fn insecure_no_auth(mut self, on: bool) -> Self {
+        self.insecure_no_auth = on;
         self
     }
 }

@@ -47,6 +47,7 @@ mod route;
 mod runtime;
 #[cfg(feature = "socket")]
 mod socket;
+mod stderr;
 mod stream;
 
 pub use bootstrap::{python_command, worker_argv, LOADER, WORKER};

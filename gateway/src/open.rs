@@ -14,6 +14,7 @@ use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::gateway::{Gateway, Options};
 use crate::runtime::{self, wait_bounded};
+use crate::stderr::StderrLines;
 
 /// Ids `gw0`, `gw1`, … for gateways opened outside a group.
 static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
@@ -21,14 +22,15 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
 /// How to reach the worker of a spec.
 struct Plan {
     transport: Box<dyn Transport>,
-    /// The far end is an interpreter this process starts itself, so its
-    /// compiled worker may be cached for later gateways.
-    local_interpreter: bool,
+    /// The far end is a Python installed here that this process starts
+    /// itself, trusted to compile the worker for the cache that serves
+    /// later gateways ([`bootstrap::compiles_honestly`]).
+    learn_code: bool,
 }
 
 /// The transport of each kind of spec: adding a kind is one arm here.
-fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
-    let (transport, local_interpreter): (Box<dyn Transport>, bool) = match spec.kind() {
+fn plan(spec: &XSpec, id: &str, options: &Options) -> Result<Plan> {
+    let (transport, learn_code): (Box<dyn Transport>, bool) = match spec.kind() {
         Kind::Popen => {
             let argv = bootstrap::worker_argv(spec);
             let mut cmd = std::process::Command::new(&argv[0]);
@@ -37,7 +39,8 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
                 Some(p) => format!("python={p}"),
                 None => argv[0].clone(),
             };
-            (Box::new(CommandTransport::new_group(cmd, program)), true)
+            let trusted = bootstrap::compiles_honestly(&bootstrap::python_command(spec));
+            (Box::new(CommandTransport::new_group(cmd, program)), trusted)
         }
         Kind::Ssh(args) => {
             let multiplex = spec
@@ -48,7 +51,7 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
                 .multiplex(multiplex);
             (Box::new(ssh), false)
         }
-        Kind::Socket(addr) => (socket_transport(addr, spec, id)?, false),
+        Kind::Socket(addr) => (socket_transport(addr, spec, id, options)?, false),
         // `Kind` is non-exhaustive: the spec parser may know a kind that
         // this version of the gateway cannot open.
         other => {
@@ -61,24 +64,40 @@ fn plan(spec: &XSpec, id: &str) -> Result<Plan> {
     };
     Ok(Plan {
         transport,
-        local_interpreter,
+        learn_code,
     })
 }
 
 /// `socket=ADDR`: the server's handshake with the token of `token_file=` or
-/// `EXECNET_TOKEN`.
+/// `EXECNET_TOKEN` (a file open to others, or a weak token, is refused
+/// before connecting); a server that requires no token only with
+/// `insecure_no_auth` in the spec or the options.
 #[cfg(feature = "socket")]
-fn socket_transport(addr: &str, spec: &XSpec, id: &str) -> Result<Box<dyn Transport>> {
+fn socket_transport(
+    addr: &str,
+    spec: &XSpec,
+    id: &str,
+    options: &Options,
+) -> Result<Box<dyn Transport>> {
+    // Not an authentication failure: nothing was tried yet.
     let token = crate::Token::for_client(spec.token_file()).map_err(|e| Error::Bootstrap {
         gateway: id.to_string(),
-        step: Step::Auth,
-        message: format!("authentication failed: cannot read the token: {e}"),
+        step: Step::Connect,
+        message: e.to_string(),
     })?;
-    Ok(Box::new(crate::SocketTransport::new(addr, token)))
+    let insecure = spec.insecure_no_auth() || options.insecure_no_auth;
+    Ok(Box::new(
+        crate::SocketTransport::new(addr, token).insecure_no_auth(insecure),
+    ))
 }
 
 #[cfg(not(feature = "socket"))]
-fn socket_transport(addr: &str, _spec: &XSpec, id: &str) -> Result<Box<dyn Transport>> {
+fn socket_transport(
+    addr: &str,
+    _spec: &XSpec,
+    id: &str,
+    _options: &Options,
+) -> Result<Box<dyn Transport>> {
     Err(Error::Bootstrap {
         gateway: id.to_string(),
         step: Step::Connect,
@@ -174,8 +193,8 @@ impl Gateway {
                 ),
             });
         }
-        let plan = plan(&spec, &id)?;
-        Self::connect_with(plan.transport, spec, id, options, plan.local_interpreter).await
+        let plan = plan(&spec, &id, &options)?;
+        Self::connect_with(plan.transport, spec, id, options, plan.learn_code).await
     }
 
     /// Open a gateway over any [`Transport`] whose far end runs the
@@ -279,8 +298,8 @@ impl Gateway {
 
 /// Ship the worker, start the driver, wait for the hello; on failure, an
 /// error that says which step failed and quotes what came back.
-/// `learn_code`: the far end is an interpreter this process started, so its
-/// compiled worker may be cached for later gateways.
+/// `learn_code`: the far end is trusted to compile the worker for the cache
+/// that serves later gateways.
 async fn bootstrap(
     conn: Connection,
     spec: XSpec,
@@ -304,9 +323,14 @@ async fn bootstrap(
         .max_frame(options.max_frame)
         .info(bootstrap::hello_info(&spec, &id));
     let session = Session::new(Role::Opener, config);
-    let driver = Driver::new(session, process, stderr_tail.clone(), description);
+    let driver = Driver::new(session, &id, process, stderr_tail.clone(), description);
+    let lines = StderrLines::new(&id, options.forward_stderr);
     if let Some(stderr) = stderr {
-        runtime::detach(stderr_tail.pump(stderr, options.forward_stderr));
+        let (tail, lines) = (stderr_tail.clone(), lines.clone());
+        runtime::detach(async move {
+            tail.pump(stderr, |bytes| lines.feed(bytes)).await;
+            lines.finish();
+        });
     }
     driver.watch_process();
     let gateway = Gateway::new(driver.clone(), spec, id.clone(), options.clone());
@@ -329,7 +353,10 @@ async fn bootstrap(
         None => {
             driver.start(reader, writer, options.max_frame);
             match wait_bounded(driver.wait_hello(), options.bootstrap_timeout).await {
-                Some(true) => return Ok(gateway),
+                Some(true) => {
+                    lines.started();
+                    return Ok(gateway);
+                }
                 Some(false) => Cause::Lost,
                 None => Cause::Timeout(options.bootstrap_timeout),
             }
@@ -369,7 +396,7 @@ mod tests {
                 if *key != "popen" && spec.kind() == &Kind::Popen {
                     continue; // not a transport key
                 }
-                match plan(&spec, "t") {
+                match plan(&spec, "t", &Options::default()) {
                     Ok(_) => {}
                     // Compiled out on purpose, and it says so.
                     Err(e) if !cfg!(feature = "socket") && *key == "socket" => {

@@ -26,8 +26,9 @@ fn executor() -> &'static Executor<'static> {
                 async_io::block_on(ex.run(std::future::pending::<()>()));
             });
         if let Err(e) = started {
-            // Without a driver thread nothing can work; say so loudly.
-            eprintln!("execnet: cannot start the driver thread: {e}");
+            // Without a driver thread no gateway can work: every open then
+            // times out (with this cause in the log).
+            log::error!("cannot start the execnet driver thread: {e}");
         }
         Executor::new()
     })

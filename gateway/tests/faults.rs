@@ -299,3 +299,23 @@ fn processes_started_by_remote_code_end_with_the_gateway() {
         );
     }
 }
+
+/// A worker that dies says how: its exit status, or the signal that
+/// killed it (the process is ours, so we know).
+#[test]
+fn a_dead_worker_says_its_exit_status_or_signal() {
+    let gw = open("popen");
+    let ch = block_on(gw.remote_exec("import os; os._exit(3)")).expect("exec");
+    let err = block_on(ch.receive::<Value>()).expect_err("the worker died");
+    assert!(matches!(err, Error::ConnectionLost(_)), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("the worker's stream ended"), "{text}");
+    assert!(text.contains("exited with status 3"), "{text}");
+
+    let gw = open("popen");
+    let ch = block_on(gw.remote_exec("channel.receive()")).expect("exec");
+    kill9(gw.pid().expect("pid"));
+    let err = block_on(ch.receive::<Value>()).expect_err("the worker died");
+    let text = err.to_string();
+    assert!(text.contains("killed by signal 9 (SIGKILL)"), "{text}");
+}

@@ -229,3 +229,55 @@ fn a_callback_refuses_an_item_over_the_value_budget() {
     block_on(ch.wait_close(Some(Duration::from_secs(20)))).expect("closed here");
     block_on(gw.exit()).expect("exit");
 }
+
+/// A worker that ignores the credit it was granted (here the real worker,
+/// told by its code to pretend it has credit without end) and floods a
+/// channel nobody reads: it is stopped at the window, with an error that
+/// names the channel and the overrun, and our memory stays at the window
+/// plus one frame (it grew one-for-one with what was sent before).
+#[test]
+fn a_worker_that_ignores_credit_is_cut_off_at_the_window() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    const LIES: u64 = 256;
+    let gw = block_on(Gateway::open("popen")).expect("opens");
+    let before = rss_kib("self");
+    let ch = block_on(gw.remote_exec(&format!(
+        "chunk = b'x' * {MIB}\n\
+         for i in range({LIES}):\n    channel._credit = 1 << 62\n    channel.send(chunk)"
+    )))
+    .expect("exec");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !ch.is_closed() {
+        assert!(Instant::now() < deadline, "the flood was never cut off");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let grown = rss_kib("self").saturating_sub(before);
+    println!(
+        "lying worker: {LIES} MiB sent past credit; our RSS grew {grown} KiB ({} MiB window)",
+        execnet_wire::DEFAULT_WINDOW / MIB
+    );
+    assert!(grown < BOUND_KIB, "RSS grew by {grown} KiB");
+    // What arrived within the window is there; then the cause.
+    let mut items = 0;
+    let err = loop {
+        match block_on(ch.receive::<ByteBuf>()) {
+            Ok(_) => items += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(
+        items <= execnet_wire::DEFAULT_WINDOW / MIB + 1,
+        "{items} items"
+    );
+    let Error::PeerMisbehaved { error, .. } = &err else {
+        panic!("{err}")
+    };
+    assert!(
+        matches!(error, execnet_proto::PeerMisbehaved::CreditOverrun { channel, .. } if *channel == ch.id()),
+        "{err}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&format!("channel {}", ch.id())), "{text}");
+    assert!(text.contains("credit window"), "{text}");
+    block_on(gw.exit()).expect("exit");
+}

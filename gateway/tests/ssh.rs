@@ -91,6 +91,12 @@ fn unknown_host_is_named() {
         message.contains("unknown host nonexistent.invalid"),
         "{message}"
     );
+    // ssh's own words, said once (not again as "its stderr says").
+    assert_eq!(
+        message.matches("Could not resolve hostname").count(),
+        1,
+        "{message}"
+    );
 }
 
 #[test]
@@ -118,7 +124,11 @@ fn dead_port_names_host_and_port() {
         message.contains(&format!("127.0.0.1 port {port}")),
         "{message}"
     );
-    assert!(message.contains("Connection refused"), "{message}");
+    assert_eq!(
+        message.matches("Connection refused").count(),
+        1,
+        "{message}"
+    );
 }
 
 #[test]
@@ -130,4 +140,5 @@ fn missing_remote_python_is_named() {
         bootstrap_error(block_on(Gateway::open(&sshd.spec("//python=python9.99"))));
     assert_eq!(step, Step::Interpreter, "{message}");
     assert!(message.contains("remote python was not found"), "{message}");
+    assert_eq!(message.matches("python9.99").count(), 1, "{message}");
 }

@@ -32,7 +32,7 @@ def _mac(label, ns, nc):
 
 
 def _handshake(conn):
-    conn.settimeout(10)
+    conn.settimeout(3)  # HANDSHAKE_TIMEOUT, wire/WIRE.md
     ns = os.urandom(32)
     conn.sendall(b"EXNS\x01\x01" + ns)
     answer = _recv_exact(conn, 69)
@@ -40,6 +40,7 @@ def _handshake(conn):
         return False
     nc = answer[5:37]
     if not hmac.compare_digest(answer[37:], _mac(b"execnet client", ns, nc)):
+        conn.sendall(b"EXNR\x01")  # the refusal: a wrong token, not a dropped handshake
         return False
     conn.sendall(_mac(b"execnet server", ns, nc))
     conn.settimeout(None)

@@ -1107,6 +1107,47 @@ class TestFlowControl(WorkerTest):
         m = w.skip_credit()
         self.assertEqual(m, ("ChannelData", 1, 12 * MiB))
 
+    def test_callback_sends_are_held_until_credit_comes(self):
+        # A callback runs on the reader thread, so it cannot wait for credit
+        # (the credit arrives on that thread): its sends beyond the window
+        # are held, in order, never sent past the opener's window.
+        w = self.start(window=30)
+        self.exec(w, 1, "c = channel.gateway.newchannel()\n"
+                        "c.setcallback(lambda x: channel.send(b'x' * 20))\n"
+                        "channel.send(c)\n"
+                        "channel.receive()\n")
+        self.assertEqual(w.data(1), Chan(2))        # credit 30 - 4 = 26
+        for i in range(3):
+            w.send("ChannelData", 2, i)
+        self.assertEqual(w.data(1), b"x" * 20)      # credit 26 - 23 = 3
+        self.assertEqual(w.data(1), b"x" * 20)      # credit 3 - 23 = -20
+        self._quiet(w)                              # the third waits
+        w.send("ChannelData", 1, "done")            # the code ends: its close
+        self._quiet(w)                              # waits behind the item
+        w.send("Credit", 1, 20)                     # credit 0: still nothing
+        self._quiet(w)
+        w.send("Credit", 1, 5)                      # credit 5
+        self.assertEqual(w.data(1), b"x" * 20)
+        w.expect("ChannelClose", 1)
+        w.send("ChannelData", 2, 9)                 # channel 1 is closed now
+        m = w.skip_credit()
+        self.assertEqual(m[:2], ("ChannelCloseError", 2), m)
+
+    def test_held_items_are_dropped_when_the_opener_closes(self):
+        w = self.start(window=10)
+        self.exec(w, 1, "c = channel.gateway.newchannel()\n"
+                        "c.setcallback(lambda x: channel.send(b'y' * 20))\n"
+                        "channel.send(c)\n"
+                        "channel.waitclose()\n")
+        self.assertEqual(w.data(1), Chan(2))
+        for i in range(3):
+            w.send("ChannelData", 2, i)
+        self.assertEqual(w.data(1), b"y" * 20)      # credit 10 - 4 - 23 < 0
+        self._quiet(w)                              # two more are held
+        w.send("ChannelClose", 1)                   # the opener takes no more
+        w.send("Credit", 1, 1000)                   # (as if sent before its close)
+        self._quiet(w)                              # the held items are gone
+
     def test_blocked_sender_raises_on_close(self):
         w = self.start(window=1)
         self.exec(w, 1, "c = channel.gateway.newchannel()\nchannel.send(c)\n"

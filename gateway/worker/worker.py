@@ -441,6 +441,7 @@ class Channel:
         self._credit = gateway._peer_window
         self._taken = 0
         self._waiters = None        # senders waiting for credit
+        self._held = None           # frames a callback sent without credit
         self._latch = None          # released when _recv_closed becomes true
         hdr = B_DATA + _varint(id)
         self._hdr = hdr
@@ -502,10 +503,14 @@ class Channel:
             if self._closed:
                 return
             if error is None:
-                gw._q.append(_frame(B_CLOSE + _varint(self.id)))
+                frame = _frame(B_CLOSE + _varint(self.id))
             else:
                 b = str(error).encode("utf-8", "replace")
-                gw._q.append(_frame(B_CLOSE_ERROR + _varint(self.id) + _varint(len(b)) + b))
+                frame = _frame(B_CLOSE_ERROR + _varint(self.id) + _varint(len(b)) + b)
+            if self._held:
+                self._held.append((frame, 0))  # after the items it follows
+            else:
+                gw._q.append(frame)
             if isinstance(error, RemoteError):
                 self._remoteerrors.append(error)
             self._closed = True
@@ -622,8 +627,15 @@ class Channel:
             while True:
                 if self._closed:
                     raise IOError("cannot send to %r" % (self,))
-                if self._credit > 0 or _get_ident() == gw._reader_ident:
+                if self._credit > 0:
                     break
+                if _get_ident() == gw._reader_ident:
+                    # A callback runs on the reader thread, which is the one
+                    # that would read the credit it waits for: hold the frame
+                    # here (in order) until credit arrives. Sending it anyway
+                    # would overrun the opener's window, which it refuses.
+                    self._hold(frame, cost)
+                    return
                 w = _allocate_lock()
                 w.acquire()
                 if self._waiters is None:
@@ -640,6 +652,41 @@ class Channel:
         finally:
             lock.release()
         gw._flush()
+
+    def _hold(self, frame, cost):
+        """Keep a frame until credit lets it go (call with the gateway lock
+        held). While frames are held the gateway keeps the channel alive."""
+        if self._held is None:
+            self._held = deque()
+            self.gateway._holding[self.id] = self
+        self._held.append((frame, cost))
+
+    def _release_held(self):
+        """Queue the held frames the credit allows, in order (gateway lock
+        held); whether any was queued."""
+        held = self._held
+        q = self.gateway._q
+        moved = False
+        while held and (self._credit > 0 or not held[0][1]):
+            frame, cost = held.popleft()
+            self._credit -= cost
+            q.append(frame)
+            moved = True
+        if not held:
+            self._held = None
+            self.gateway._holding.pop(self.id, None)
+        return moved
+
+    def _drop_held(self):
+        """The peer closed: it takes no more items. Queue the held control
+        frames (our close), drop the data (gateway lock held)."""
+        held = self._held
+        if held is not None:
+            for frame, cost in held:
+                if not cost:
+                    self.gateway._q.append(frame)
+            self._held = None
+            self.gateway._holding.pop(self.id, None)
 
     def receive(self, timeout=None):
         q = self._items
@@ -845,6 +892,7 @@ class WorkerGateway:
         self._rlock = _thread.RLock()     # data delivery vs setcallback
         self._chans = {}                  # id -> weakref(Channel)
         self._callbacks = {}              # id -> _Callback
+        self._holding = {}                # id -> Channel with held frames
         self._next_id = 2
         self._nexec = 0
         self._mainq = SimpleQueue()
@@ -1194,15 +1242,18 @@ class WorkerGateway:
                     n, p = _rdvar(m, p, 10)
                     if p != len(m):
                         raise LoadError("trailing bytes after Credit")
-                    ch = self._lookup(cid)
+                    ch = self._holding.get(cid) or self._lookup(cid)
                     if ch is not None:
                         with self._lock:
                             ch._credit += n
+                            moved = ch._held is not None and ch._release_held()
                             ws = ch._waiters
                             if ws:
                                 ch._waiters = None
                                 for w in ws:
                                     w.release()
+                        if moved:
+                            self._flush()
                 elif t == M_EXEC:
                     cid, p = _rdvar(m, 1, 5)
                     n, p = _rdcount(m, p)
@@ -1292,6 +1343,11 @@ class WorkerGateway:
             self._send_credit(cid, t)
 
     def _remote_close(self, cid, tag, err):
+        holder = self._holding.get(cid)
+        if holder is not None and tag != M_LAST_MESSAGE:
+            with self._lock:
+                holder._drop_held()
+            self._flush()
         ch = self._lookup(cid)
         if ch is None:
             if err is not None:

@@ -100,6 +100,23 @@ pub enum PeerMisbehaved {
         /// The limit.
         max: usize,
     },
+    /// The peer sent an item on a channel whose credit window it had used
+    /// up (`WIRE.md` section 5): it ignores flow control, and holding on
+    /// would let it grow our memory without bound.
+    #[error(
+        "channel {channel}: an item of {bytes} bytes arrived after the peer had used up \
+         the {window}-byte credit window; {over} bytes past the window"
+    )]
+    CreditOverrun {
+        /// The channel.
+        channel: u32,
+        /// The window this end grants per channel.
+        window: u64,
+        /// The cost of the item that overran it.
+        bytes: u64,
+        /// How far past the window the peer would be with this item.
+        over: u64,
+    },
     /// The worker sent a message that only the opener may send
     /// (`ChannelExec`, `Status`, `Terminate`).
     #[error("the worker sent {message}, which only the opener may send")]

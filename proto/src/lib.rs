@@ -28,6 +28,7 @@
 //!
 //! let mut pair = Pair::default();
 //! let ch = pair.opener.exec("channel.send(channel.receive())").unwrap();
+//! pair.drive().unwrap(); // the Hellos cross: now each side knows the other's window
 //! pair.opener.send(ch, Item::encode("ping").unwrap()).unwrap();
 //! pair.drive().unwrap();
 //! let Recv::Item(item) = pair.worker.recv(ch) else { panic!("an item") };

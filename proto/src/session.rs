@@ -138,7 +138,8 @@ pub struct PeerHello {
 /// let ch = pair.opener.status_request().unwrap();
 /// pair.opener.terminate();
 /// pair.drive().unwrap();
-/// assert_eq!(pair.opener_events, [Event::Hello]);
+/// // The Hello wakes the channels opened before it (senders wait for it).
+/// assert_eq!(pair.opener_events, [Event::Hello, Event::Channel(ch)]);
 /// assert_eq!(pair.worker_events, [Event::Hello, Event::StatusRequest { channel: ch }, Event::Terminate]);
 /// ```
 #[derive(Clone, Debug, PartialEq)]
@@ -165,6 +166,16 @@ pub enum Event {
     },
     /// The peer asked this end to terminate (worker role only).
     Terminate,
+    /// The peer closed `channel` with an error that nobody will ever read:
+    /// the application released the channel before taking it, or the
+    /// error arrived after the release. Python execnet warns `unhandled
+    /// RemoteError` then; so should the IO layer, once.
+    UnreadError {
+        /// The channel.
+        channel: u32,
+        /// The error text (the remote traceback).
+        error: String,
+    },
 }
 
 /// The result of a receive attempt.
@@ -248,6 +259,11 @@ struct Chan {
     error_reported: bool,
     /// Send credit; may go negative by one item.
     credit: i64,
+    /// Receive credit: the bytes the peer may still send here (our window,
+    /// less what arrived, plus what we returned). The peer may send while
+    /// its view of this is above zero, so an item that arrives when it is
+    /// not is past the window: a protocol violation.
+    granted: i64,
     /// Bytes taken by the application and not yet returned with `Credit`.
     unreturned: u64,
     /// The application's handles are gone.
@@ -255,13 +271,14 @@ struct Chan {
 }
 
 impl Chan {
-    fn new(credit: u64) -> Self {
+    fn new(credit: u64, window: u64) -> Self {
         Self {
             items: ItemQueue::new(),
             remote: Remote::Open,
             local_closed: false,
             error_reported: false,
             credit: i64::try_from(credit).unwrap_or(i64::MAX),
+            granted: i64::try_from(window).unwrap_or(i64::MAX),
             unreturned: 0,
             released: false,
         }
@@ -308,8 +325,9 @@ impl Chan {
 ///
 /// let mut pair = Pair::default();
 /// let ch = pair.opener.exec("for x in channel: pass").unwrap();
+/// pair.drive().unwrap(); // the Hellos and the exec cross
 /// pair.opener.send(ch, Item::encode("hi").unwrap()).unwrap();
-/// pair.drive().unwrap(); // the Hellos, the exec and the item cross
+/// pair.drive().unwrap();
 /// assert!(pair.worker_events.contains(&Event::Channel(ch)));
 /// let Recv::Item(item) = pair.worker.recv(ch) else { panic!("an item") };
 /// assert_eq!(item.decode::<String>().unwrap(), "hi");
@@ -438,6 +456,20 @@ impl Session {
             Message::Hello(_) => return Err(PeerMisbehaved::SecondHello),
             Message::ChannelData { channel, data } => {
                 self.register_channels(&data)?;
+                if let Some(chan) = self.channels.get_mut(&channel) {
+                    // Past the window we granted: the peer ignores credit
+                    // (a correct sender stops while its credit is not above
+                    // zero, and its credit is never more than `granted`).
+                    if chan.granted <= 0 {
+                        return Err(PeerMisbehaved::CreditOverrun {
+                            channel,
+                            window: self.config.window,
+                            bytes: u64::from(len),
+                            over: u64::from(len).saturating_add(chan.granted.unsigned_abs()),
+                        });
+                    }
+                    chan.granted -= i64::from(len);
+                }
                 match self.channels.get_mut(&channel) {
                     Some(chan) if !chan.local_closed && !chan.released => {
                         if chan.remote != Remote::Open {
@@ -533,6 +565,9 @@ impl Session {
             info: hello.info,
         });
         self.events.push_back(Event::Hello);
+        // Senders that waited for the Hello may go now.
+        let ids: Vec<u32> = self.channels.keys().copied().collect();
+        self.events.extend(ids.into_iter().map(Event::Channel));
         Ok(())
     }
 
@@ -542,7 +577,10 @@ impl Session {
 
     fn ensure_channel(&mut self, id: u32) {
         let credit = self.peer_window();
-        self.channels.entry(id).or_insert_with(|| Chan::new(credit));
+        let window = self.config.window;
+        self.channels
+            .entry(id)
+            .or_insert_with(|| Chan::new(credit, window));
     }
 
     /// Channel values inside an arriving item make the channel exist here,
@@ -564,6 +602,12 @@ impl Session {
     fn remote_closed(&mut self, channel: u32, how: Remote) {
         if let Some(chan) = self.channels.get_mut(&channel) {
             if chan.remote == Remote::Open {
+                if let (true, Remote::Error(error)) = (chan.released, &how) {
+                    // Nobody holds the channel any more to read it.
+                    chan.error_reported = true;
+                    let error = error.clone();
+                    self.events.push_back(Event::UnreadError { channel, error });
+                }
                 chan.remote = how;
             }
             self.events.push_back(Event::Channel(channel));
@@ -706,6 +750,9 @@ impl Session {
     /// let mut pair = Pair::default();
     /// let ch = pair.opener.exec("").unwrap();
     /// let job = Item::encode("job").unwrap();
+    /// // Until the peer's Hello says how much it takes, sends wait.
+    /// assert_eq!(pair.opener.send(ch, job.clone()).unwrap(), SendOutcome::Blocked(job.clone()));
+    /// pair.drive().unwrap();
     /// assert_eq!(pair.opener.send(ch, job.clone()).unwrap(), SendOutcome::Sent);
     /// pair.drive().unwrap();
     /// assert_eq!(pair.worker.recv(ch), Recv::Item(job));
@@ -722,7 +769,9 @@ impl Session {
         if matches!(chan.remote, Remote::Closed | Remote::Error(_)) {
             return Err(SessionError::SendClosed(channel));
         }
-        if chan.credit <= 0 {
+        // Before the peer's Hello its window is unknown: sending on a guess
+        // could overrun a smaller one. The Hello wakes every channel.
+        if chan.credit <= 0 || self.peer.is_none() {
             return Ok(SendOutcome::Blocked(data));
         }
         let cost = self.queue(&Message::ChannelData { channel, data })?;
@@ -734,7 +783,7 @@ impl Session {
 
     /// Whether a send on `channel` would go out now (credit left, open).
     pub fn can_send(&self, channel: u32) -> bool {
-        self.channels.get(&channel).is_some_and(|c| c.credit > 0)
+        self.peer.is_some() && self.channels.get(&channel).is_some_and(|c| c.credit > 0)
     }
 
     /// Take the next item of `channel`.
@@ -789,6 +838,10 @@ impl Session {
 
     fn return_credit(&mut self, channel: u32, bytes: u64) {
         if bytes > 0 && self.lost.is_none() {
+            if let Some(chan) = self.channels.get_mut(&channel) {
+                let add = i64::try_from(bytes).unwrap_or(i64::MAX);
+                chan.granted = chan.granted.saturating_add(add);
+            }
             let _ = self.queue(&Message::Credit { channel, bytes });
         }
     }
@@ -927,6 +980,16 @@ impl Session {
             return;
         }
         chan.released = true;
+        if let Remote::Error(error) = &chan.remote {
+            if !chan.error_reported {
+                chan.error_reported = true;
+                let error = error.clone();
+                self.events.push_back(Event::UnreadError { channel, error });
+            }
+        }
+        let Some(chan) = self.channels.get_mut(&channel) else {
+            return;
+        };
         // Items nobody will take any more: give their credit back.
         let dropped = chan.items.drain_cost();
         if open {

@@ -429,3 +429,167 @@ fn a_peer_cannot_name_channels_without_limit() {
     assert_eq!(pair.opener.channel_count(), MAX_CHANNELS);
     assert!(before < MAX_CHANNELS);
 }
+
+/// A `ChannelData` frame as a peer that ignores credit would send it.
+fn raw_data(channel: u32, item: Item) -> Frame {
+    let mut bytes = Vec::new();
+    execnet_wire::encode_frame(
+        &Message::ChannelData {
+            channel,
+            data: item,
+        },
+        &mut bytes,
+    )
+    .expect("encodes");
+    let mut decoder = execnet_wire::Decoder::default();
+    decoder.feed(&bytes);
+    decoder
+        .next_frame()
+        .expect("decodes")
+        .expect("one whole frame")
+}
+
+#[test]
+fn a_peer_that_ignores_credit_is_stopped_at_the_window() {
+    // The opener grants 1000 bytes per channel.
+    let mut pair = connected(1000, 1 << 20);
+    let ch = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    let item = Item::bytes(&[7; 300]);
+    let cost = u64::from(raw_data(ch, item.clone()).len);
+    // What a correct sender may send: while its credit is above zero, so
+    // the window plus less than one item.
+    let mut accepted = 0u64;
+    let err = loop {
+        match pair.opener.handle_input(raw_data(ch, item.clone())) {
+            Ok(()) => accepted += 1,
+            Err(e) => break e,
+        }
+        assert!(accepted < 100, "the window never closed");
+    };
+    assert_eq!(accepted, 1000u64.div_ceil(cost));
+    assert_eq!(
+        err,
+        PeerMisbehaved::CreditOverrun {
+            channel: ch,
+            window: 1000,
+            bytes: cost,
+            over: (accepted + 1) * cost - 1000,
+        }
+    );
+    let text = err.to_string();
+    assert!(text.contains(&format!("channel {ch}")), "{text}");
+    assert!(text.contains("1000-byte credit window"), "{text}");
+    // What was accepted is all there, and no more.
+    for _ in 0..accepted {
+        assert_eq!(pair.opener.recv(ch), Recv::Item(item.clone()));
+    }
+    assert_eq!(pair.opener.recv(ch), Recv::Empty);
+}
+
+#[test]
+fn credit_the_receiver_returned_lets_the_peer_go_on() {
+    let mut pair = connected(1000, 1 << 20);
+    let ch = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    let item = Item::bytes(&[7; 300]);
+    for _ in 0..4 {
+        pair.opener
+            .handle_input(raw_data(ch, item.clone()))
+            .expect("within the window");
+    }
+    // Taking two items returns their cost (half the window reached).
+    for _ in 0..2 {
+        assert!(matches!(pair.opener.recv(ch), Recv::Item(_)));
+    }
+    pair.opener
+        .handle_input(raw_data(ch, item.clone()))
+        .expect("within the credit returned");
+    // A closed channel drops what arrives and returns its credit: a sender
+    // racing the close is not a violator.
+    pair.opener.close(ch, None).expect("close");
+    for _ in 0..20 {
+        pair.opener
+            .handle_input(raw_data(ch, item.clone()))
+            .expect("dropped, credit returned");
+    }
+}
+
+#[test]
+fn an_honest_worker_never_trips_the_opener_window() {
+    // A small window and items of many sizes, both ways, taken slowly.
+    let mut pair = connected(700, 900);
+    let ch = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    let mut queued: Vec<Item> = (0..200)
+        .map(|i| Item::bytes(&vec![1; (i * 37) % 1500]))
+        .collect();
+    queued.reverse();
+    let mut received = 0;
+    while received < 200 {
+        while let Some(item) = queued.pop() {
+            match pair.worker.send(ch, item).expect("send") {
+                SendOutcome::Sent => {}
+                SendOutcome::Blocked(item) => {
+                    queued.push(item);
+                    break;
+                }
+            }
+        }
+        drive(&mut pair);
+        if let Recv::Item(_) = pair.opener.recv(ch) {
+            received += 1;
+        }
+        drive(&mut pair);
+    }
+}
+
+#[test]
+fn an_error_nobody_will_read_is_reported_once() {
+    let mut pair = connected(1 << 20, 1 << 20);
+    // Released before it was read.
+    let ch = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    pair.worker
+        .close(ch, Some("ValueError: unread"))
+        .expect("close");
+    drive(&mut pair);
+    pair.opener.release(ch, false);
+    let unread = |events: &mut Vec<Event>| {
+        let found: Vec<Event> = events
+            .drain(..)
+            .filter(|e| matches!(e, Event::UnreadError { .. }))
+            .collect();
+        found
+    };
+    pair.drive().expect("drive");
+    assert_eq!(
+        unread(&mut pair.opener_events),
+        [Event::UnreadError {
+            channel: ch,
+            error: "ValueError: unread".into()
+        }]
+    );
+    // Arriving after the release (the peer raced our close).
+    let late = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    pair.opener.release(late, false);
+    pair.worker.close(late, Some("late")).expect("close");
+    drive(&mut pair);
+    assert_eq!(
+        unread(&mut pair.opener_events),
+        [Event::UnreadError {
+            channel: late,
+            error: "late".into()
+        }]
+    );
+    // Read: nothing to report.
+    let read = pair.opener.exec("").expect("exec");
+    drive(&mut pair);
+    pair.worker.close(read, Some("read")).expect("close");
+    drive(&mut pair);
+    assert_eq!(pair.opener.recv(read), Recv::Error("read".into()));
+    pair.opener.release(read, false);
+    drive(&mut pair);
+    assert_eq!(unread(&mut pair.opener_events), []);
+}

@@ -57,6 +57,7 @@ def test_socket_gateway_with_token_file(server, group):
 def test_wrong_token_is_refused(server, group, tmp_path):
     host, port, _ = server
     bad = tmp_path / "bad"
-    bad.write_text("not the token")
+    bad.write_text("0" * 64)  # strong enough, but not the server's
+    bad.chmod(0o600)
     with pytest.raises(OSError, match="auth"):
         group.makegateway("socket=%s:%d//token_file=%s" % (host, port, bad))

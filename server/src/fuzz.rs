@@ -5,18 +5,19 @@
 /// (with and without a token). Never panics, never waits for more than the
 /// data holds (the stream ends where the data ends).
 pub fn fuzz_handshake(data: &[u8]) {
+    use execnet_gateway::handshake::{client_handshake, ClientPolicy};
     let token = execnet_gateway::Token::new("fuzz-token");
     for token in [token.as_ref(), None] {
         let mut stream = FuzzStream(data);
         let _ =
             futures_lite::future::block_on(crate::handshake::server_handshake(&mut stream, token));
-        let mut reader = FuzzStream(data);
-        let mut writer = FuzzStream(&[]);
-        let _ = futures_lite::future::block_on(execnet_gateway::handshake::client_handshake(
-            &mut reader,
-            &mut writer,
-            token,
-        ));
+        for insecure in [false, true] {
+            let policy = ClientPolicy::new(token.cloned()).insecure_no_auth(insecure);
+            let mut reader = FuzzStream(data);
+            let mut writer = FuzzStream(&[]);
+            let _ =
+                futures_lite::future::block_on(client_handshake(&mut reader, &mut writer, &policy));
+        }
     }
 }
 

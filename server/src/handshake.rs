@@ -5,12 +5,16 @@
 
 use std::io;
 
-use execnet_gateway::handshake::{AuthError, ClientAnswer, ServerHello, Token, CLIENT_ANSWER_LEN};
+use execnet_gateway::handshake::{
+    AuthError, ClientAnswer, ServerHello, Token, CLIENT_ANSWER_LEN, REFUSAL,
+};
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 /// The server side: send the challenge, check the answer, prove we know the
-/// token too. `token: None` (`--insecure-no-auth`) accepts everybody.
+/// token too. `token: None` (`--insecure-no-auth`) accepts everybody. A
+/// wrong proof gets [`REFUSAL`] before the caller closes, so that the client
+/// can tell it from a dropped handshake.
 ///
 /// # Examples
 ///
@@ -18,7 +22,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 ///
 /// ```
 /// # mod execnet { pub mod server { pub use execnet_server::*; } pub use execnet_gateway::{handshake, Gateway, SocketTransport, Token, XSpec}; }
-/// use execnet::handshake::client_handshake;
+/// use execnet::handshake::{client_handshake, ClientPolicy};
 /// use execnet::server::server_handshake;
 /// use execnet::Token;
 ///
@@ -27,7 +31,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 /// let (mut a, b) = (async_io::Async::new(a)?, async_io::Async::new(b)?);
 /// let (server, client) = futures_lite::future::block_on(futures_lite::future::zip(
 ///     server_handshake(&mut a, Some(&token)),
-///     client_handshake(&mut &b, &mut &b, Some(&token)),
+///     client_handshake(&mut &b, &mut &b, &ClientPolicy::new(Some(token.clone()))),
 /// ));
 /// assert!(server.is_ok() && client.is_ok());
 /// # Ok::<_, std::io::Error>(())
@@ -53,7 +57,12 @@ where
             _ => AuthError::Io(e),
         })?;
     let answer = ClientAnswer::parse(&answer)?;
-    answer.verify(token, &hello.nonce)?;
+    if let Err(e) = answer.verify(token, &hello.nonce) {
+        // Best effort: the refusal is a courtesy, the close is what counts.
+        let _ = stream.write_all(REFUSAL).await;
+        let _ = stream.flush().await;
+        return Err(e);
+    }
     stream
         .write_all(&token.server_proof(&hello.nonce, &answer.nonce))
         .await?;
@@ -63,7 +72,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use execnet_gateway::handshake::client_handshake;
+    use execnet_gateway::handshake::{client_handshake, ClientPolicy};
 
     use super::*;
 
@@ -71,6 +80,10 @@ mod tests {
 
     /// Run both sides over a socket pair.
     fn run(server: Option<&Token>, client: Option<&Token>) -> (Outcome, Outcome) {
+        run_with(server, ClientPolicy::new(client.cloned()))
+    }
+
+    fn run_with(server: Option<&Token>, client: ClientPolicy) -> (Outcome, Outcome) {
         let (s, c) = std::os::unix::net::UnixStream::pair().expect("socketpair");
         let s = async_io::Async::new(s).expect("async");
         let c = async_io::Async::new(c).expect("async");
@@ -80,7 +93,7 @@ mod tests {
                 server_handshake(&mut s, server).await
             },
             async move {
-                let r = client_handshake(&mut &c, &mut &c, client).await;
+                let r = client_handshake(&mut &c, &mut &c, &client).await;
                 drop(c);
                 r
             },
@@ -102,14 +115,24 @@ mod tests {
         let (s, c) = run(Some(&a), Some(&b));
         assert!(matches!(s, Err(AuthError::Refused(_))), "{s:?}");
         assert!(matches!(c, Err(AuthError::Refused(_))), "{c:?}");
+        let said = c.map_err(|e| e.to_string()).unwrap_err();
+        assert!(said.contains("wrong token?"), "{said}");
         let (s, c) = run(Some(&a), None);
         assert!(matches!(c, Err(AuthError::Refused(_))), "{c:?}");
         assert!(s.is_err());
     }
 
     #[test]
-    fn no_auth_server_needs_no_token() {
-        let (s, c) = run(None, None);
-        assert!(s.is_ok() && c.is_ok());
+    fn no_auth_server_is_refused_unless_the_client_opts_in() {
+        // The downgrade: an impostor with no token, a client with one.
+        let t = Token::generate().expect("random");
+        for client in [Some(&t), None] {
+            let (_, c) = run(None, client);
+            assert!(matches!(c, Err(AuthError::Unauthenticated(_))), "{c:?}");
+            let said = c.map_err(|e| e.to_string()).unwrap_err();
+            assert!(said.contains("add insecure_no_auth"), "{said}");
+        }
+        let (s, c) = run_with(None, ClientPolicy::new(None).insecure_no_auth(true));
+        assert!(s.is_ok() && c.is_ok(), "{s:?} {c:?}");
     }
 }

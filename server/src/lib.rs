@@ -6,7 +6,7 @@
 //!
 //! - [`Server`] listens (loopback by default in the CLI), runs the
 //!   [`server_handshake`] with every connection (bounded in time; at most
-//!   [`MAX_PENDING`] at once, the oldest evicted first), and only then
+//!   [`MAX_PENDING`] at once, beyond that one evicted at random), and only then
 //!   starts a worker (`python3 -c LOADER`) whose stdin/stdout it relays.
 //!   A connection that fails the handshake is closed with nothing run.
 //! - The handshake's messages and the client's half live in
@@ -44,4 +44,4 @@ mod server;
 #[doc(hidden)]
 pub use fuzz::fuzz_handshake;
 pub use handshake::server_handshake;
-pub use server::{Server, MAX_PENDING};
+pub use server::{raise_fd_limit, Server, MAX_PENDING};

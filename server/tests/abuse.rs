@@ -76,3 +76,48 @@ fn two_hundred_bad_connections_run_nothing_and_a_good_client_gets_through() {
     assert!(children().is_empty(), "left: {:?}", children());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_client_dropped_by_a_full_server_is_told_so_not_wrong_token() {
+    use execnet_gateway::handshake::{client_handshake, AuthError, ClientPolicy, SERVER_HELLO_LEN};
+    use futures_lite::AsyncReadExt;
+
+    let token = Token::generate().expect("token");
+    // Room for one pending handshake: the next connection evicts it.
+    let server = Server::bind("127.0.0.1:0", Some(token.clone()))
+        .expect("bind")
+        .max_pending(1)
+        .python(vec!["true".into()]);
+    let addr = server.local_addr().expect("addr");
+    std::thread::spawn(move || async_io::block_on(server.run()));
+
+    // Our client has the server's hello and is about to answer...
+    let mut ours = TcpStream::connect(addr).expect("connect");
+    let mut hello = [0u8; SERVER_HELLO_LEN];
+    ours.read_exact(&mut hello).expect("hello");
+    // ...when another connection takes its place.
+    let mut other = TcpStream::connect(addr).expect("connect");
+    let mut other_hello = [0u8; SERVER_HELLO_LEN];
+    other
+        .read_exact(&mut other_hello)
+        .expect("the newcomer's hello");
+    ours.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut peek = [0u8; 1];
+    // The server has closed ours: EOF (or a reset).
+    assert!(matches!(ours.peek(&mut peek), Ok(0) | Err(_)));
+
+    // The client's half, given the hello it already read.
+    let stream = async_io::Async::new(ours).expect("async");
+    let result = block_on(async {
+        let mut reader = AsyncReadExt::chain(&hello[..], &stream);
+        client_handshake(&mut reader, &mut &stream, &ClientPolicy::new(Some(token))).await
+    });
+    match result {
+        Err(AuthError::Closed(message)) => {
+            assert!(message.contains("overloaded?"), "{message}");
+            assert!(!message.contains("wrong token"), "{message}");
+        }
+        other => panic!("expected a dropped handshake, got {other:?}"),
+    }
+}

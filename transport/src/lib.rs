@@ -99,7 +99,9 @@ pub struct Connection {
     /// Bytes to the worker.
     pub writer: BoxedWriter,
     /// The worker's (or the ssh client's) stderr, if captured; the gateway
-    /// pumps it into [`Connection::stderr_tail`] and forwards it to our stderr.
+    /// pumps it into [`Connection::stderr_tail`] (quoted when the start
+    /// fails) and, once the worker runs, forwards or logs it as its options
+    /// say.
     pub stderr: Option<BoxedReader>,
     /// The last bytes of stderr, filled by whoever pumps [`Connection::stderr`].
     pub stderr_tail: StderrTail,

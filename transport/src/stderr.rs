@@ -1,5 +1,4 @@
 use std::collections::VecDeque;
-use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures_lite::AsyncReadExt;
@@ -21,8 +20,10 @@ const TAIL_BYTES: usize = 8 * 1024;
 ///
 /// let tail = StderrTail::new();
 /// let stderr: BoxedReader = Box::pin(futures_lite::io::Cursor::new(b"Traceback...\nValueError: 42\n".to_vec()));
-/// tail.clone().pump(stderr, false).await; // `true` also copies it to our stderr
+/// let mut seen = Vec::new();
+/// tail.clone().pump(stderr, |bytes| seen.extend_from_slice(bytes)).await;
 /// assert!(tail.is_finished());
+/// assert_eq!(seen, b"Traceback...\nValueError: 42\n");
 /// assert_eq!(tail.text(), "Traceback...\nValueError: 42");
 /// # Ok::<_, Box<dyn std::error::Error>>(()) }).unwrap();
 /// ```
@@ -69,22 +70,18 @@ impl StderrTail {
             .finished
     }
 
-    /// Read `stderr` to its end, keeping the tail and, if `forward` is set,
-    /// copying everything to this process's stderr (so remote `print()`
-    /// output shows up). Run it as a task; it ends when the process closes
-    /// its stderr.
-    pub async fn pump(self, mut stderr: BoxedReader, forward: bool) {
+    /// Read `stderr` to its end, keeping the tail and handing every chunk
+    /// read to `on_output` as well (the gateway decides what becomes of
+    /// remote `print()` output; nothing here writes to the terminal). Run it
+    /// as a task; it ends when the process closes its stderr.
+    pub async fn pump(self, mut stderr: BoxedReader, mut on_output: impl FnMut(&[u8])) {
         let mut buf = vec![0u8; 8192];
         loop {
             match stderr.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     self.push(&buf[..n]);
-                    if forward {
-                        let mut out = std::io::stderr().lock();
-                        let _ = out.write_all(&buf[..n]);
-                        let _ = out.flush();
-                    }
+                    on_output(&buf[..n]);
                 }
             }
         }
@@ -113,7 +110,7 @@ mod tests {
     fn pump_collects_until_eof() {
         let tail = StderrTail::new();
         let data: BoxedReader = Box::pin(futures_lite::io::Cursor::new(b"  oops\n".to_vec()));
-        futures_lite::future::block_on(tail.clone().pump(data, false));
+        futures_lite::future::block_on(tail.clone().pump(data, |_| {}));
         assert!(tail.is_finished());
         assert_eq!(tail.text(), "oops");
     }

@@ -139,6 +139,15 @@ pub enum ParseError {
         reason: &'static str,
     },
 
+    /// A yes/no key (`insecure_no_auth`) with a value that is neither.
+    #[error("bad spec part {part:?}: {key} is a yes/no setting: give it bare, or =yes or =no")]
+    BadFlag {
+        /// The part as written.
+        part: String,
+        /// The key.
+        key: &'static str,
+    },
+
     /// A [`XSpec::set`](crate::XSpec::set) value that no spec string can
     /// carry, e.g. one containing `//`.
     #[error("bad spec part {part:?}: {reason}")]

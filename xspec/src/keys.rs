@@ -20,6 +20,7 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_config",
     "ssh_multiplex",
     "token_file",
+    "insecure_no_auth",
 ];
 
 /// Keys starting with this prefix (`x-owner=ci`) belong to the program that
@@ -181,7 +182,7 @@ mod tests {
         let spec = "ssh=h//via=g//python=p//chdir=d//nice=1//env:A=1//dont_write_bytecode\
                     //execmodel=thread//id=i//ssh_config=c//ssh_multiplex=no//x-mine=1";
         assert_eq!(XSpec::parse(spec).expect("parses").check_keys(), Ok(()));
-        let socket = "socket=h:1//installvia=g//token_file=t";
+        let socket = "socket=h:1//installvia=g//token_file=t//insecure_no_auth";
         assert_eq!(XSpec::parse(socket).expect("parses").check_keys(), Ok(()));
     }
 

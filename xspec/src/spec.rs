@@ -205,6 +205,15 @@ impl XSpec {
                 ENV_PREFIX => {
                     return Err(ParseError::EmptyEnvName { part: part_text() });
                 }
+                "insecure_no_auth" => {
+                    if flag(part.value.as_deref()).is_none() {
+                        return Err(ParseError::BadFlag {
+                            part: part_text(),
+                            key: "insecure_no_auth",
+                        });
+                    }
+                    None
+                }
                 "id" | "via" | "installvia" => {
                     let value = part.value_str();
                     let reason = if value.is_empty() {
@@ -428,6 +437,31 @@ impl XSpec {
         self.get("token_file")
     }
 
+    /// Whether the spec opts in to a socket server that requires no token
+    /// (`insecure_no_auth`, or `insecure_no_auth=yes`; `=no` says no).
+    /// Without it, a `socket=` gateway refuses a server whose hello says it
+    /// authenticates nobody: such a server proves nothing, so it may be an
+    /// impostor that would run, or read, the code we send.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_xspec::XSpec;
+    ///
+    /// assert!(XSpec::parse("socket=h:1//insecure_no_auth")?.insecure_no_auth());
+    /// assert!(!XSpec::parse("socket=h:1//insecure_no_auth=no")?.insecure_no_auth());
+    /// assert!(!XSpec::parse("socket=h:1")?.insecure_no_auth());
+    /// assert!(XSpec::parse("socket=h:1//insecure_no_auth=maybe").is_err());
+    /// # Ok::<(), execnet_xspec::ParseError>(())
+    /// ```
+    pub fn insecure_no_auth(&self) -> bool {
+        self.parts
+            .iter()
+            .find(|part| part.key == "insecure_no_auth")
+            .and_then(|part| flag(part.value.as_deref()))
+            .unwrap_or(false)
+    }
+
     /// The niceness increment for the worker (`nice=5`).
     ///
     /// # Examples
@@ -587,6 +621,16 @@ impl XSpec {
 }
 
 /// The value of `ssh=` or `socket=`, which must not be blank.
+/// A yes/no value: bare or `yes`/`true`/`1`/`on` is yes, `no`/`false`/
+/// `0`/`off` is no, anything else `None`.
+fn flag(value: Option<&str>) -> Option<bool> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("" | "yes" | "true" | "1" | "on") => Some(true),
+        Some("no" | "false" | "0" | "off") => Some(false),
+        Some(_) => None,
+    }
+}
+
 fn transport_value(part: &Part) -> Result<String, ParseError> {
     match &part.value {
         Some(value) if !value.trim().is_empty() => Ok(value.clone()),

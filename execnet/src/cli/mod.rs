@@ -4,6 +4,7 @@
 mod bench;
 mod exec;
 mod json;
+mod logger;
 mod open;
 mod rinfo;
 mod rsync;
@@ -123,6 +124,10 @@ struct RinfoArgs {
 /// Parse the command line and run the command.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(_) => logger::init("execnet serve", log::LevelFilter::Info),
+        _ => logger::init("execnet", log::LevelFilter::Warn),
+    }
     let code = match cli.command {
         Command::Exec(args) => exec::run(args),
         Command::Rinfo(args) => rinfo::run(args),

@@ -7,7 +7,6 @@
 //! server in `execnet-server`, built from the same pieces.
 
 use std::io;
-use std::path::Path;
 use std::time::Duration;
 
 use futures_io::{AsyncRead, AsyncWrite};
@@ -15,6 +14,8 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use thiserror::Error;
+
+pub use super::token::{Token, TokenError, MIN_TOKEN_BITS};
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -43,117 +44,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 const CLIENT_LABEL: &[u8] = b"execnet client";
 const SERVER_LABEL: &[u8] = b"execnet server";
 
-/// A shared secret: the token file's contents without surrounding whitespace.
-///
-/// # Examples
-///
-/// ```
-/// # use execnet_gateway as execnet;
-/// use execnet::Token;
-///
-/// let token = Token::new("  s3cret\n").expect("not empty");
-/// assert_eq!(token.as_str(), "s3cret");
-/// assert!(Token::new(" \n").is_none());
-/// assert_eq!(Token::generate()?.as_str().len(), 64);
-/// # Ok::<_, std::io::Error>(())
-/// ```
-#[derive(Clone)]
-pub struct Token(Vec<u8>);
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Token(..)")
-    }
-}
-
 impl Token {
-    /// A token from text; `None` if it is empty (after trimming).
-    pub fn new(text: &str) -> Option<Token> {
-        let t = text.trim();
-        (!t.is_empty()).then(|| Token(t.as_bytes().to_vec()))
-    }
-
-    /// A fresh random token (64 hex digits).
-    pub fn generate() -> io::Result<Token> {
-        let bytes: [u8; 32] = random()?;
-        Ok(Token(hex(&bytes).into_bytes()))
-    }
-
-    /// The token as text (to write into a token file).
-    pub fn as_str(&self) -> &str {
-        // Built from &str or hex only.
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
-
-    /// Read the token in `path`; if `path` does not exist, write a fresh one
-    /// there (mode 0600) and return it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use execnet_gateway as execnet;
-    /// let path = std::env::temp_dir().join(format!("execnet-doc-token-{}", std::process::id()));
-    /// let made = execnet::Token::load_or_create(&path)?;
-    /// let read = execnet::Token::load_or_create(&path)?;
-    /// assert_eq!(made.as_str(), read.as_str());
-    /// # std::fs::remove_file(&path)?;
-    /// # Ok::<_, std::io::Error>(())
-    /// ```
-    pub fn load_or_create(path: &Path) -> io::Result<Token> {
-        use std::os::unix::fs::OpenOptionsExt;
-        match std::fs::read_to_string(path) {
-            Ok(text) => Token::new(&text).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("token file {} is empty", path.display()),
-                )
-            }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let token = Token::generate()?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(path)?;
-                std::io::Write::write_all(&mut file, format!("{}\n", token.as_str()).as_bytes())?;
-                Ok(token)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    /// The client's token: the file `token_file` if given, else
-    /// `EXECNET_TOKEN`, else none.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # use execnet_gateway as execnet;
-    /// use execnet::Token;
-    ///
-    /// let path = std::env::temp_dir().join(format!("execnet-doc-client-{}", std::process::id()));
-    /// std::fs::write(&path, "s3cret\n")?;
-    /// let token = Token::for_client(path.to_str())?.expect("from the file");
-    /// assert_eq!(token.as_str(), "s3cret");
-    /// # std::fs::remove_file(&path)?;
-    /// # Ok::<_, std::io::Error>(())
-    /// ```
-    pub fn for_client(token_file: Option<&str>) -> io::Result<Option<Token>> {
-        if let Some(path) = token_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| io::Error::new(e.kind(), format!("token_file={path}: {e}")))?;
-            return Token::new(&text).map(Some).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("token_file={path} is empty"),
-                )
-            });
-        }
-        Ok(std::env::var("EXECNET_TOKEN")
-            .ok()
-            .and_then(|t| Token::new(&t)))
-    }
-
     fn mac(&self, label: &[u8], server: &[u8], client: &[u8]) -> HmacSha256 {
         // HMAC takes keys of any length.
         let mut mac = HmacSha256::new_from_slice(&self.0)
@@ -178,12 +69,8 @@ impl Token {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Fresh random bytes from the operating system.
-fn random<const N: usize>() -> io::Result<[u8; N]> {
+pub(crate) fn random<const N: usize>() -> io::Result<[u8; N]> {
     let mut n = [0u8; N];
     getrandom::fill(&mut n).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(n)
@@ -199,6 +86,15 @@ pub enum AuthError {
     /// The peer does not speak this handshake.
     #[error("{0}")]
     Protocol(String),
+    /// The server closed the handshake without a word: it dropped us
+    /// (overloaded, or its timeout passed), which says nothing about our
+    /// token.
+    #[error("{0}")]
+    Closed(String),
+    /// The server requires no token, and the client did not opt in to such
+    /// a server ([`ClientPolicy::insecure_no_auth`]).
+    #[error("{0}")]
+    Unauthenticated(String),
     /// Reading or writing failed.
     #[error(transparent)]
     Io(#[from] io::Error),
@@ -322,7 +218,63 @@ impl ClientAnswer {
     }
 }
 
+/// What the server sends instead of its proof when the client's proof is
+/// wrong, before it closes: the client can then tell a wrong token from a
+/// server that dropped the handshake (overloaded, or its timeout passed).
+/// Shorter than a proof, so never mistaken for one.
+pub const REFUSAL: &[u8; 5] = b"EXNR\x01";
+
+/// Whom the client lets in, besides a server that proves it knows our
+/// token.
+///
+/// # Examples
+///
+/// ```
+/// # use execnet_gateway as execnet;
+/// use execnet::handshake::{ClientPolicy, Token};
+///
+/// let strict = ClientPolicy::new(Token::new(&"ab".repeat(32)));
+/// assert!(!strict.insecure_no_auth);
+/// let lax = ClientPolicy::new(None).insecure_no_auth(true);
+/// assert!(lax.insecure_no_auth);
+/// ```
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct ClientPolicy {
+    /// Our token, to answer a server that requires one (and to check its
+    /// proof).
+    pub token: Option<Token>,
+    /// Accept a server whose hello says it authenticates nobody (`execnet
+    /// serve --insecure-no-auth`): such a server proves nothing about itself,
+    /// so an impostor at its address would get, and could read or run, the
+    /// code we send. Off by default: the spec key `insecure_no_auth` or
+    /// [`Options::insecure_no_auth`](crate::Options::insecure_no_auth)
+    /// turns it on.
+    pub insecure_no_auth: bool,
+}
+
+impl ClientPolicy {
+    /// Authenticate with `token` (if any); refuse unauthenticated servers.
+    pub fn new(token: Option<Token>) -> ClientPolicy {
+        ClientPolicy {
+            token,
+            insecure_no_auth: false,
+        }
+    }
+
+    /// Whether to accept a server that requires no token.
+    pub fn insecure_no_auth(mut self, on: bool) -> ClientPolicy {
+        self.insecure_no_auth = on;
+        self
+    }
+}
+
 /// The client side: answer the server's challenge and check its proof.
+///
+/// A server that requires no token is accepted only with
+/// [`ClientPolicy::insecure_no_auth`]; a server that closes the handshake
+/// without a word is reported as such ([`AuthError::Closed`]), not as a
+/// wrong token.
 ///
 /// # Examples
 ///
@@ -330,38 +282,58 @@ impl ClientAnswer {
 ///
 /// ```
 /// # use execnet_gateway as execnet;
-/// use execnet::handshake::{client_handshake, ServerHello};
+/// use execnet::handshake::{client_handshake, AuthError, ClientPolicy, ServerHello};
 ///
 /// let hello = ServerHello::new(false)?.to_bytes();
-/// let (mut from_server, mut to_server) = (&hello[..], Vec::new());
-/// futures_lite::future::block_on(client_handshake(&mut from_server, &mut to_server, None))?;
-/// assert!(to_server.is_empty(), "nothing to prove");
+/// let run = |policy| {
+///     let (mut from_server, mut to_server) = (&hello[..], Vec::new());
+///     futures_lite::future::block_on(client_handshake(&mut from_server, &mut to_server, &policy))
+/// };
+/// // Refused unless the client opts in.
+/// assert!(matches!(run(ClientPolicy::new(None)), Err(AuthError::Unauthenticated(_))));
+/// run(ClientPolicy::new(None).insecure_no_auth(true))?;
 /// # Ok::<_, Box<dyn std::error::Error>>(())
 /// ```
 pub async fn client_handshake<R, W>(
     reader: &mut R,
     writer: &mut W,
-    token: Option<&Token>,
+    policy: &ClientPolicy,
 ) -> Result<(), AuthError>
 where
     R: AsyncRead + Unpin + ?Sized,
     W: AsyncWrite + Unpin + ?Sized,
 {
     let mut hello = [0u8; SERVER_HELLO_LEN];
-    reader
-        .read_exact(&mut hello)
-        .await
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                AuthError::Protocol("the server closed the connection before its hello".into())
-            }
-            _ => AuthError::Io(e),
-        })?;
+    let got = read_until_eof(reader, &mut hello).await?;
+    if got == 0 {
+        return Err(AuthError::Closed(
+            "the server closed the handshake (overloaded?) before its hello".into(),
+        ));
+    }
+    if got < SERVER_HELLO_LEN {
+        // Parse what came, to name a server that is not ours.
+        ServerHello::parse(&hello)?;
+        return Err(AuthError::Protocol(format!(
+            "the server's hello ended after {got} of {SERVER_HELLO_LEN} bytes"
+        )));
+    }
     let hello = ServerHello::parse(&hello)?;
     if !hello.auth_required {
-        return Ok(());
+        if policy.insecure_no_auth {
+            return Ok(());
+        }
+        let held = if policy.token.is_some() {
+            "we hold a token, but it asked for none: "
+        } else {
+            ""
+        };
+        return Err(AuthError::Unauthenticated(format!(
+            "the server requires no token, so it proves nothing about itself ({held}an impostor \
+             at its address would receive and could run the code we send); refused. To use a \
+             server started with --insecure-no-auth, add insecure_no_auth to the spec"
+        )));
     }
-    let Some(token) = token else {
+    let Some(token) = &policy.token else {
         return Err(AuthError::Refused(
             "the server requires a token: give token_file= or set EXECNET_TOKEN".into(),
         ));
@@ -370,19 +342,47 @@ where
     writer.write_all(&answer.to_bytes()).await?;
     writer.flush().await?;
     let mut proof = [0u8; MAC_LEN];
-    reader
-        .read_exact(&mut proof)
-        .await
-        .map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof | io::ErrorKind::ConnectionReset => {
-                AuthError::Refused("the server rejected our token (wrong token?)".into())
-            }
-            _ => AuthError::Io(e),
-        })?;
+    let got = read_until_eof(reader, &mut proof).await?;
+    if got == REFUSAL.len() && proof[..got] == REFUSAL[..] {
+        return Err(AuthError::Refused(
+            "the server rejected our token (wrong token?)".into(),
+        ));
+    }
+    if got == 0 {
+        return Err(AuthError::Closed(format!(
+            "the server closed the handshake (overloaded?) after our answer, without refusing \
+             our token: a server drops handshakes it has no room for, or that take longer \
+             than {HANDSHAKE_TIMEOUT:?}"
+        )));
+    }
+    if got < MAC_LEN {
+        return Err(AuthError::Protocol(format!(
+            "the server's proof ended after {got} of {MAC_LEN} bytes"
+        )));
+    }
     token
         .mac(SERVER_LABEL, &hello.nonce, &answer.nonce)
         .verify_slice(&proof)
         .map_err(|_| AuthError::Refused("the server does not know our token".into()))
+}
+
+/// Read into `buf` until it is full or the stream ends; how many bytes came.
+async fn read_until_eof<R>(reader: &mut R, buf: &mut [u8]) -> Result<usize, AuthError>
+where
+    R: AsyncRead + Unpin + ?Sized,
+{
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]).await {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // A reset before anything came is a close too.
+            Err(e) if got == 0 && e.kind() == io::ErrorKind::ConnectionReset => break,
+            Err(e) => return Err(AuthError::Io(e)),
+        }
+    }
+    Ok(got)
 }
 
 #[cfg(test)]
@@ -420,11 +420,31 @@ mod tests {
     }
 
     #[test]
+    fn the_wire_spec_and_the_installvia_server_say_the_same_timeout() {
+        let secs = HANDSHAKE_TIMEOUT.as_secs();
+        let wire = include_str!("../../../wire/WIRE.md");
+        assert!(
+            wire.contains(&format!("**{secs} s** (`HANDSHAKE_TIMEOUT`")),
+            "WIRE.md does not say {secs} s"
+        );
+        let serve = include_str!("../../worker/serve.py");
+        assert!(serve.contains(&format!("conn.settimeout({secs})")));
+        assert!(
+            serve.contains(r#"b"EXNR\x01""#),
+            "the installvia server's refusal"
+        );
+        assert_eq!(REFUSAL, b"EXNR\x01");
+    }
+
+    #[test]
     fn a_server_that_is_not_execnet_is_named() {
         let mut stream = &b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"[..];
-        let err =
-            futures_lite::future::block_on(client_handshake(&mut stream, &mut Vec::new(), None))
-                .expect_err("not a server of ours");
+        let err = futures_lite::future::block_on(client_handshake(
+            &mut stream,
+            &mut Vec::new(),
+            &ClientPolicy::new(None),
+        ))
+        .expect_err("not a server of ours");
         assert!(
             err.to_string().contains("not an execnet socket server"),
             "{err}"

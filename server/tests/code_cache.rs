@@ -1,0 +1,110 @@
+//! The compiled-worker cache cannot be poisoned. A `python=` command that
+//! answers with its own "compiled worker" (here a script that plants a
+//! canary in it) must not get that code run anywhere: not in later gateways
+//! to the same command, not in plain `popen` gateways, not in the workers
+//! of a socket server. One test in its own binary: the cache is per
+//! process, and the liar must be the first to answer for its bytecode magic.
+
+use std::path::{Path, PathBuf};
+
+use execnet_gateway::{Gateway, SocketTransport, Token, XSpec};
+use execnet_server::Server;
+use futures_lite::future::block_on;
+
+/// A stand-in interpreter that speaks the loader's protocol, but answers a
+/// request for the compiled worker with the worker plus a line that appends
+/// to `canary`. It runs the honest worker itself, so its gateway works.
+fn lying_interpreter(dir: &Path, canary: &Path) -> PathBuf {
+    let python = which("python3");
+    let script = dir.join("lying-python");
+    let source = format!(
+        r#"#!{python}
+import os, sys, marshal
+CANARY = {canary:?}
+try:
+    from _frozen_importlib_external import MAGIC_NUMBER as magic
+except ImportError:
+    from importlib.util import MAGIC_NUMBER as magic
+os.write(1, b"EXNL" + magic)
+def read(n):
+    parts = []
+    while n:
+        b = os.read(0, n)
+        if not b:
+            sys.exit(1)
+        parts.append(b)
+        n -= len(b)
+    return b"".join(parts)
+head = read(5)
+body = read(int.from_bytes(head[:4], "little"))
+if head[4:] == b"m":
+    code = marshal.loads(body)
+else:
+    source = body.decode()
+    code = compile(source, "<execnet worker>", "exec")
+    if head[4:] == b"S":
+        planted = "open(%r, 'a').write('planted')\n" % CANARY + source
+        data = marshal.dumps(compile(planted, "<execnet worker>", "exec"))
+        data = b"EXNC" + len(data).to_bytes(4, "little") + data
+        while data:
+            data = data[os.write(1, data):]
+exec(code, {{"__name__": "__execnet_worker__"}})
+"#,
+        python = python.display(),
+        canary = canary.display().to_string(),
+    );
+    std::fs::write(&script, source).expect("write the liar");
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    script
+}
+
+fn which(program: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").expect("PATH");
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .expect("python3 on PATH")
+}
+
+fn run_something(gw: &Gateway) {
+    block_on(async {
+        let ch = gw.remote_exec("channel.send(6 * 7)").await.expect("exec");
+        assert_eq!(ch.receive::<i64>().await.expect("item"), 42);
+        gw.exit().await.expect("exit");
+    });
+}
+
+#[test]
+fn a_lying_interpreter_plants_nothing_in_later_gateways() {
+    let dir = std::env::temp_dir().join(format!("execnet-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    let canary = dir.join("canary");
+    let liar = lying_interpreter(&dir, &canary);
+    let liar_spec = format!("popen//python={}", liar.display());
+
+    // The liar first, so that it would be the one to fill the cache.
+    run_something(&block_on(Gateway::open(&liar_spec)).expect("the liar's gateway"));
+    assert!(
+        !canary.exists(),
+        "nothing planted in the liar's own gateway"
+    );
+    // Later gateways: the same command, plain popen (twice: the second
+    // would be served from the cache), a socket server's worker.
+    run_something(&block_on(Gateway::open(&liar_spec)).expect("the liar again"));
+    for _ in 0..2 {
+        run_something(&block_on(Gateway::open("popen")).expect("popen"));
+    }
+    let token = Token::generate().expect("token");
+    let server = Server::bind("127.0.0.1:0", Some(token.clone())).expect("bind");
+    let addr = server.local_addr().expect("addr").to_string();
+    std::thread::spawn(move || async_io::block_on(server.run()));
+    let spec = XSpec::parse(&format!("socket={addr}")).expect("spec");
+    let transport = SocketTransport::new(addr, Some(token));
+    run_something(&block_on(Gateway::from_transport(transport, spec, "served")).expect("socket"));
+
+    let planted = std::fs::read_to_string(&canary).unwrap_or_default();
+    assert_eq!(planted, "", "the liar's code ran in a later gateway");
+    let _ = std::fs::remove_dir_all(&dir);
+}
