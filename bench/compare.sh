@@ -3,8 +3,11 @@
 # Python execnet from PyPI, in one run, against the same interpreter.
 # Writes bench/RESULTS.md and bench/ratios.svg. When /usr/sbin/sshd exists
 # (and SSH is not 0), the same workloads also run over ssh against a
-# throwaway sshd on a free loopback port with generated keys, so ssh startup
-# and 8 gateways to one host are compared too.
+# throwaway sshd (stock session limits) on a free loopback port with
+# generated keys, so ssh startup and 8 gateways to one host are compared too.
+# bench/spawn_bench.py measures the spawner (gateways forked from one
+# interpreter start per place): fresh-process groups, later gateways, forked
+# against direct, and over ssh 8/32/64 gateways to one host.
 #
 # It also runs the workloads from Python (bench/python_bench.py): our package
 # serving `import execnet` against Python execnet, same interpreter (PY=0
@@ -50,8 +53,6 @@ PasswordAuthentication no
 KbdInteractiveAuthentication no
 UsePAM no
 PermitRootLogin prohibit-password
-MaxSessions 64
-MaxStartups 64
 LogLevel ERROR
 CONF
     /usr/sbin/sshd -D -e -f "$d/sshd_config" 2> "$d/sshd.log" &
@@ -66,7 +67,16 @@ CONF
     target/release/execnet bench --spec "$spec" --repeats "$REPEATS" --json > "$out/ours-ssh.json"
     EXECNET_RS=0 "$VENV/bin/python" bench/execnet_bench.py --spec "$spec" --repeats "$REPEATS" > "$out/execnet-ssh.json"
     ssh_files=("$out/ours-ssh.json" "$out/execnet-ssh.json")
+    # The spawner over ssh (stock MaxSessions/MaxStartups): 8, 32, 64.
+    "$VENV/bin/python" bench/spawn_bench.py target/release/execnet "$spec" \
+        --repeats "$REPEATS" --big > "$out/spawn-ssh.json"
 fi
+# The spawner locally: a Group in a fresh process, the next gateway to a
+# warm place, a forked gateway against a direct one.
+"$VENV/bin/python" bench/spawn_bench.py target/release/execnet "popen//python=$PYTHON" \
+    --repeats "$REPEATS" > "$out/spawn.json"
+spawn_files=(--spawn "$out/spawn.json")
+[ -f "$out/spawn-ssh.json" ] && spawn_files+=("$out/spawn-ssh.json")
 
 # From Python: the same workloads with `import execnet` served by our
 # package (installed into the same venv; EXECNET_RS=0 gives Python execnet).
@@ -84,5 +94,5 @@ version=$(EXECNET_RS=0 "$VENV/bin/python" -c 'import execnet; print(execnet.__ve
 pyver=$("$PYTHON" -c 'import platform; print(platform.python_version())')
 "$PYTHON" bench/report.py "$out/ours.json" "$out/execnet.json" \
     "Python execnet $version; worker interpreter $PYTHON ($pyver); $REPEATS repeats, medians. Load average (1/5/15 min) at the start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?") ($(nproc) CPUs); other work on the machine moves both columns." \
-    "${ssh_files[@]}" "${py_files[@]}"
+    "${ssh_files[@]}" "${py_files[@]}" "${spawn_files[@]}"
 cat bench/RESULTS.md

@@ -151,6 +151,49 @@ fn token_gateway_runs_and_bad_clients_are_dropped() {
 }
 
 #[test]
+fn socket_gateways_are_forks_of_one_spawner_on_one_connection() {
+    let served = serve("spawn");
+    let spec = format!(
+        "socket={}//token_file={}",
+        served.addr,
+        served.dir.join("token").display()
+    );
+    let gateways: Vec<Gateway> = (0..3)
+        .map(|_| Gateway::open(&spec).expect("opens"))
+        .collect();
+    let ids: Vec<(u32, u32)> = gateways
+        .iter()
+        .map(|gw| {
+            let ch = gw
+                .remote_exec("import os; channel.send((os.getpid(), os.getppid()))")
+                .expect("exec");
+            ch.receive().expect("ids")
+        })
+        .collect();
+    assert!(ids.iter().all(|&(_, ppid)| ppid == ids[0].1), "{ids:?}");
+    let mut pids: Vec<u32> = ids.iter().map(|&(pid, _)| pid).collect();
+    pids.sort_unstable();
+    pids.dedup();
+    assert_eq!(pids.len(), 3, "three workers");
+    // One connection to the server carries all three.
+    let port = served.addr.rsplit(':').next().expect("port");
+    let want = format!(":{:04X}", port.parse::<u16>().expect("port number"));
+    let tcp = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let connections = tcp
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.len() > 3 && cols[2].ends_with(&want) && cols[3] == "01"
+        })
+        .count();
+    assert_eq!(connections, 1, "one connection to the server");
+    for gw in gateways {
+        gw.exit().expect("exit");
+    }
+}
+
+#[test]
 fn missing_token_is_an_authentication_error() {
     if std::env::var_os("EXECNET_TOKEN").is_some() {
         eprintln!("skipping: EXECNET_TOKEN is set in this environment");

@@ -196,10 +196,13 @@ pub(crate) struct HandshakeFailure {
 /// `learn`: ask the loader for the compiled worker to cache (only for
 /// interpreters [`compiles_honestly`] trusts, since the cache feeds every
 /// other gateway).
+/// `program`: ship this source instead of the worker (the spawner), never
+/// cached.
 pub(crate) async fn ship_worker(
     reader: &mut BoxedReader,
     writer: &mut BoxedWriter,
     learn: bool,
+    program: Option<&str>,
 ) -> Result<(), HandshakeFailure> {
     let mut greeting = [0u8; 8];
     if let Err(e) = reader.read_exact(&mut greeting).await {
@@ -220,11 +223,16 @@ pub(crate) async fn ship_worker(
     }
     let mut magic = [0u8; 4];
     magic.copy_from_slice(&greeting[4..]);
-    let cached = cached_code(magic);
-    let (mode, body): (u8, &[u8]) = match &cached {
-        Some(code) => (b'm', code.as_slice()),
-        None if learn => (b'S', WORKER.as_bytes()),
-        None => (b's', WORKER.as_bytes()),
+    let cached = if program.is_some() {
+        None
+    } else {
+        cached_code(magic)
+    };
+    let (mode, body): (u8, &[u8]) = match (&cached, program) {
+        (_, Some(source)) => (b's', source.as_bytes()),
+        (Some(code), None) => (b'm', code.as_slice()),
+        (None, None) if learn => (b'S', WORKER.as_bytes()),
+        (None, None) => (b's', WORKER.as_bytes()),
     };
     let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
     let mut head = len.to_le_bytes().to_vec();

@@ -61,6 +61,11 @@ pub struct Options {
     pub max_frame: u32,
     /// Forward the worker's stderr (remote `print()`) to ours (default on).
     pub forward_stderr: bool,
+    /// How long a place's spawner stays up after its last gateway ended
+    /// (default 3 s), so that the next gateway to the same place is again a
+    /// fork; the spec key `spawn_linger=SECONDS` overrides it. See the
+    /// README's "Spawner" section.
+    pub spawn_linger: Duration,
     /// Let `socket=` gateways use a server that requires no token (`execnet
     /// serve --insecure-no-auth`; default off, as the spec key
     /// `insecure_no_auth`). Such a server proves nothing about itself: an
@@ -77,6 +82,7 @@ impl Default for Options {
             window: execnet_wire::DEFAULT_WINDOW,
             max_frame: execnet_wire::DEFAULT_MAX_FRAME,
             forward_stderr: true,
+            spawn_linger: Duration::from_secs(3),
             insecure_no_auth: false,
         }
     }
@@ -110,6 +116,27 @@ impl Options {
     /// Forward the worker's stderr (remote `print()`) to ours.
     pub fn forward_stderr(mut self, on: bool) -> Self {
         self.forward_stderr = on;
+        self
+    }
+
+    /// How long a place's spawner stays up after its last gateway ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # use execnet_gateway as execnet;
+    /// use std::time::Duration;
+    /// use execnet::{Gateway, Options, XSpec};
+    ///
+    /// # futures_lite::future::block_on(async {
+    /// // The spawner goes as soon as this gateway has gone.
+    /// let options = Options::default().spawn_linger(Duration::ZERO);
+    /// let gw = Gateway::open_with(XSpec::parse("popen")?, options).await?;
+    /// gw.exit().await?;
+    /// # Ok::<_, execnet::Error>(()) }).unwrap();
+    /// ```
+    pub fn spawn_linger(mut self, linger: Duration) -> Self {
+        self.spawn_linger = linger;
         self
     }
 

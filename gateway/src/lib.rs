@@ -47,6 +47,7 @@ mod route;
 mod runtime;
 #[cfg(feature = "socket")]
 mod socket;
+mod spawn;
 mod stderr;
 mod stream;
 

@@ -73,7 +73,7 @@ fn plan(spec: &XSpec, id: &str, options: &Options) -> Result<Plan> {
 /// before connecting); a server that requires no token only with
 /// `insecure_no_auth` in the spec or the options.
 #[cfg(feature = "socket")]
-fn socket_transport(
+pub(crate) fn socket_transport(
     addr: &str,
     spec: &XSpec,
     id: &str,
@@ -92,7 +92,7 @@ fn socket_transport(
 }
 
 #[cfg(not(feature = "socket"))]
-fn socket_transport(
+pub(crate) fn socket_transport(
     addr: &str,
     _spec: &XSpec,
     id: &str,
@@ -193,6 +193,10 @@ impl Gateway {
                 ),
             });
         }
+        // Most gateways are forks of a warm spawner of their place.
+        if let Some(place) = crate::spawn::place_of(&spec, &id, &options)? {
+            return crate::spawn::open(place, spec, id, options).await;
+        }
         let plan = plan(&spec, &id, &options)?;
         Self::connect_with(plan.transport, spec, id, options, plan.learn_code).await
     }
@@ -264,7 +268,8 @@ impl Gateway {
             step: e.step(),
             message: e.to_string(),
         })?;
-        bootstrap(conn, spec, id, options, learn, Some(&mut *transport)).await
+        let ship = Ship::Worker { learn };
+        bootstrap(conn, spec, id, options, ship, Some(&mut *transport)).await
     }
 
     /// Run the bootstrap over an open [`Connection`] and wait for the hello.
@@ -292,20 +297,29 @@ impl Gateway {
         id: String,
         options: Options,
     ) -> Result<Gateway> {
-        bootstrap(conn, spec, id, options, false, None).await
+        bootstrap(conn, spec, id, options, Ship::Worker { learn: false }, None).await
     }
+}
+
+/// What runs at the far end of a new connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Ship {
+    /// The loader: ship the worker. `learn`: the far end is an interpreter
+    /// this process started, so its compiled worker may be cached for later
+    /// gateways.
+    Worker { learn: bool },
+    /// A worker already (forked by a spawner).
+    Running,
 }
 
 /// Ship the worker, start the driver, wait for the hello; on failure, an
 /// error that says which step failed and quotes what came back.
-/// `learn_code`: the far end is trusted to compile the worker for the cache
-/// that serves later gateways.
-async fn bootstrap(
+pub(crate) async fn bootstrap(
     conn: Connection,
     spec: XSpec,
     id: String,
     options: Options,
-    learn_code: bool,
+    ship: Ship,
     // `&mut`: a `&mut` of a `Send` transport is `Send`, so the open future
     // stays `Send` across the awaits (a `&dyn Transport` would need `Sync`).
     transport: Option<&mut dyn Transport>,
@@ -335,7 +349,15 @@ async fn bootstrap(
     driver.watch_process();
     let gateway = Gateway::new(driver.clone(), spec, id.clone(), options.clone());
     let shipped = wait_bounded(
-        bootstrap::ship_worker(&mut reader, &mut writer, learn_code),
+        async {
+            match ship {
+                Ship::Worker { learn } => {
+                    bootstrap::ship_worker(&mut reader, &mut writer, learn, None).await
+                }
+                // A forked worker runs already and says hello first.
+                Ship::Running => Ok(()),
+            }
+        },
         options.bootstrap_timeout,
     )
     .await;

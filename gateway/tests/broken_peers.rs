@@ -79,7 +79,12 @@ real_exec(compile(loader, "<loader>", "exec"), {{"__name__": "__main__"}})
 
     /// Open a gateway on this interpreter; the error and how long it took.
     fn open(&self, bootstrap_timeout: Duration) -> (Result<Gateway, Error>, Duration) {
-        let spec = XSpec::parse(&format!("popen//python={}", self.script.display())).expect("spec");
+        // The direct path: these fakes stand in for the worker itself.
+        let spec = XSpec::parse(&format!(
+            "popen//spawn=direct//python={}",
+            self.script.display()
+        ))
+        .expect("spec");
         let options = Options::default()
             .bootstrap_timeout(bootstrap_timeout)
             .forward_stderr(false);

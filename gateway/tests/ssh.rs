@@ -17,10 +17,12 @@ fn rinfo_exec_chdir_env_over_ssh() {
     block_on(async {
         let work = sshd.dir.join("work");
         let started = Instant::now();
-        let gw =
-            Gateway::open(&sshd.spec(&format!("//chdir={}//env:EXECNET_T=ok", work.display())))
-                .await
-                .unwrap_or_else(|e| panic!("{e}\nsshd log: {}", sshd.log()));
+        let gw = Gateway::open(&sshd.spec(&format!(
+            "//chdir={}//env:EXECNET_T=ok//spawn_linger=0",
+            work.display()
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\nsshd log: {}", sshd.log()));
         eprintln!("one ssh gateway opened in {:?}", started.elapsed());
         let info = gw.rinfo().await.expect("rinfo");
         assert_eq!(info.cwd, work.display().to_string());
@@ -41,8 +43,12 @@ fn rinfo_exec_chdir_env_over_ssh() {
             ("ok".into(), 42)
         );
         gw.exit().await.expect("exit");
+        // The ssh client carries the place's spawner: it goes (reaped) when
+        // the spawner's linger is over.
         assert!(
-            !std::path::Path::new(&format!("/proc/{local_ssh}")).exists(),
+            support::procs::eventually(std::time::Duration::from_secs(10), || {
+                !std::path::Path::new(&format!("/proc/{local_ssh}")).exists()
+            }),
             "ssh reaped"
         );
     });
@@ -74,8 +80,9 @@ fn eight_gateways_share_one_connection() {
         for gw in &gateways {
             gw.exit().await.expect("exit");
         }
-        // Opting out: its own connection next to the shared one.
-        let own = Gateway::open(&sshd.spec("//ssh_multiplex=no"))
+        // Opting out of the spawner and of connection sharing: its own
+        // connection next to the spawner's.
+        let own = Gateway::open(&sshd.spec("//spawn=direct//ssh_multiplex=no"))
             .await
             .expect("open");
         assert_eq!(sshd.client_connections(), 2);

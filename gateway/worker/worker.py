@@ -1635,5 +1635,7 @@ def _serve():
     gw._mainloop()
 
 
-if __name__ == "__execnet_worker__":
+# The spawner (spawner.py) ships this source with its own after it, and
+# defines _EXECNET_SPAWNER before it: then the spawner's loop runs instead.
+if __name__ == "__execnet_worker__" and "_EXECNET_SPAWNER" not in globals():
     _serve()

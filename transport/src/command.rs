@@ -114,11 +114,7 @@ impl CommandTransport {
         let mut child = self
             .command
             .spawn()
-            .map_err(|source| TransportError::Spawn {
-                reason: spawn_reason(&source),
-                program: self.program.clone(),
-                source,
-            })?;
+            .map_err(|source| TransportError::spawn(self.program.clone(), source))?;
         let missing = |what: &str| TransportError::Io {
             context: format!("{}: no {what} pipe", self.program),
             source: io::Error::other("pipe missing"),
@@ -149,16 +145,6 @@ impl CommandTransport {
 impl Transport for CommandTransport {
     fn connect(&mut self) -> BoxFuture<'_, Result<Connection, TransportError>> {
         Box::pin(async move { self.spawn() })
-    }
-}
-
-fn spawn_reason(err: &io::Error) -> String {
-    match err.kind() {
-        io::ErrorKind::NotFound => {
-            "no such file or directory (is it installed and on PATH?)".into()
-        }
-        io::ErrorKind::PermissionDenied => "permission denied (is it executable?)".into(),
-        _ => err.to_string(),
     }
 }
 

@@ -146,6 +146,34 @@ pub enum TransportError {
 }
 
 impl TransportError {
+    /// `program` could not be started: the error [`TransportError::Spawn`]
+    /// with the OS error told in words a user acts on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io;
+    /// use execnet_transport::{Step, TransportError};
+    ///
+    /// let e = TransportError::spawn("python9", io::Error::from(io::ErrorKind::NotFound));
+    /// assert_eq!(e.step(), Step::Spawn);
+    /// assert!(e.to_string().starts_with("python9: no such file or directory"), "{e}");
+    /// ```
+    pub fn spawn(program: impl Into<String>, source: io::Error) -> TransportError {
+        let reason = match source.kind() {
+            io::ErrorKind::NotFound => {
+                "no such file or directory (is it installed and on PATH?)".into()
+            }
+            io::ErrorKind::PermissionDenied => "permission denied (is it executable?)".into(),
+            _ => source.to_string(),
+        };
+        TransportError::Spawn {
+            program: program.into(),
+            reason,
+            source,
+        }
+    }
+
     /// The step of opening that failed: [`Step::Spawn`] for a program that
     /// could not be started, the given step of [`TransportError::Failed`],
     /// else [`Step::Connect`].

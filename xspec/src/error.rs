@@ -62,6 +62,20 @@ pub enum ParseError {
         part: String,
     },
 
+    /// `spawn=` other than `fork` or `direct`.
+    #[error("bad spec part {part:?}: spawn must be \"fork\" (the default) or \"direct\"")]
+    BadSpawn {
+        /// The part as written.
+        part: String,
+    },
+
+    /// `spawn_linger=` that is not a number of seconds (0 or more, at most a day).
+    #[error("bad spec part {part:?}: spawn_linger must be a number of seconds, 0 to 86400")]
+    BadSpawnLinger {
+        /// The part as written.
+        part: String,
+    },
+
     /// `ssh` or `socket` without a value (or with a blank one).
     #[error("bad spec part {part:?}: {key} needs a value")]
     EmptyTransportValue {

@@ -20,6 +20,8 @@ pub const KNOWN_KEYS: &[&str] = &[
     "ssh_config",
     "ssh_multiplex",
     "token_file",
+    "spawn",
+    "spawn_linger",
     "insecure_no_auth",
 ];
 

@@ -196,6 +196,18 @@ impl XSpec {
                     }
                     None
                 }
+                "spawn" => {
+                    if !matches!(part.value_str(), "fork" | "direct") {
+                        return Err(ParseError::BadSpawn { part: part_text() });
+                    }
+                    None
+                }
+                "spawn_linger" => {
+                    if parse_seconds(part.value_str()).is_none() {
+                        return Err(ParseError::BadSpawnLinger { part: part_text() });
+                    }
+                    None
+                }
                 "execmodel" => {
                     if !matches!(part.value_str(), "thread" | "main_thread_only") {
                         return Err(ParseError::BadExecmodel { part: part_text() });
@@ -478,6 +490,42 @@ impl XSpec {
         self.get("nice").and_then(|value| value.parse().ok())
     }
 
+    /// Whether the gateway is a fork of its place's warm spawner (`spawn=fork`,
+    /// the default) rather than an interpreter started for it alone
+    /// (`spawn=direct`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use execnet_xspec::XSpec;
+    ///
+    /// assert!(XSpec::parse("popen")?.spawn_fork());
+    /// assert!(!XSpec::parse("popen//spawn=direct")?.spawn_fork());
+    /// assert!(XSpec::parse("popen//spawn=sometimes").is_err());
+    /// # Ok::<(), execnet_xspec::ParseError>(())
+    /// ```
+    pub fn spawn_fork(&self) -> bool {
+        self.get("spawn") != Some("direct")
+    }
+
+    /// `spawn_linger=SECONDS`: how long the place's spawner stays up after
+    /// its last gateway ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use execnet_xspec::XSpec;
+    ///
+    /// let spec = XSpec::parse("ssh=host//spawn_linger=0.5")?;
+    /// assert_eq!(spec.spawn_linger(), Some(Duration::from_millis(500)));
+    /// assert!(XSpec::parse("popen//spawn_linger=-1").is_err());
+    /// # Ok::<(), execnet_xspec::ParseError>(())
+    /// ```
+    pub fn spawn_linger(&self) -> Option<std::time::Duration> {
+        self.get("spawn_linger").and_then(parse_seconds)
+    }
+
     /// Whether the worker runs with `PYTHONDONTWRITEBYTECODE`: true when the
     /// key `dont_write_bytecode` is present (with any value, as in execnet).
     ///
@@ -721,6 +769,13 @@ impl<'de> serde::Deserialize<'de> for XSpec {
         let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
         XSpec::parse(&text).map_err(serde::de::Error::custom)
     }
+}
+
+/// Seconds as written in a spec (`2`, `0.25`): 0 to a day.
+fn parse_seconds(text: &str) -> Option<std::time::Duration> {
+    let secs: f64 = text.trim().parse().ok()?;
+    (secs.is_finite() && (0.0..=86_400.0).contains(&secs))
+        .then(|| std::time::Duration::from_secs_f64(secs))
 }
 
 /// The body of the `xspec_parse` fuzz target: reads `data` as UTF-8 (lossy),

@@ -33,9 +33,35 @@ pub(super) struct BenchArgs {
     /// group8_terminate_ms.
     #[arg(long)]
     json: bool,
+    /// Spawner workload (bench/spawn_bench.py runs it in a fresh process
+    /// each time): open a Group of N gateways at once, one result each;
+    /// print {"ms": …, "failed": …}.
+    #[arg(long, value_name = "N", hide = true)]
+    group_once: Option<usize>,
+    /// Spawner workload: with one gateway open, open K more one after
+    /// another; print {"ms": median per gateway}.
+    #[arg(long, value_name = "K", hide = true)]
+    next_gateways: Option<usize>,
 }
 
 pub(super) fn run(args: BenchArgs) -> u8 {
+    if let Some(n) = args.group_once {
+        let (ms, failed) = futures_lite::future::block_on(bench::group_once(&args.spec, n));
+        println!("{{\"ms\": {ms}, \"failed\": {failed}}}");
+        return if failed == 0 { OK } else { FAILED };
+    }
+    if let Some(k) = args.next_gateways {
+        return match futures_lite::future::block_on(bench::next_gateways(&args.spec, k)) {
+            Ok(ms) => {
+                println!("{{\"ms\": {ms}}}");
+                OK
+            }
+            Err(e) => {
+                eprintln!("execnet bench: {e}");
+                FAILED
+            }
+        };
+    }
     let config = Config {
         spec: args.spec,
         repeats: args.repeats,

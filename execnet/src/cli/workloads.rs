@@ -223,3 +223,45 @@ pub async fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Repo
     report.group8_terminate_ms = median(terms);
     Ok(report)
 }
+
+/// One Group of `n` gateways to `spec`, opened at once, one result each
+/// (the spawner workloads run this in a fresh process each time): the time
+/// to all results (ms), and how many gateways failed to open.
+pub async fn group_once(spec: &str, n: usize) -> (f64, usize) {
+    let group = Group::new();
+    let start = Instant::now();
+    let opens = (0..n).map(|_| group.make_gateway(spec));
+    let failed = futures_util::future::join_all(opens)
+        .await
+        .iter()
+        .filter(|r| r.is_err())
+        .count();
+    let received = match group.remote_exec("channel.send(1)").await {
+        Ok(mch) => mch.receive_each::<i64>().await.is_ok(),
+        Err(_) => false,
+    };
+    let took = ms(start.elapsed());
+    group.terminate(Some(Duration::from_secs(10))).await;
+    (took, if received { failed } else { failed.max(1) })
+}
+
+/// With one gateway to `spec` open (its place's spawner warm), open `k`
+/// more one after another, each to its first result: the median (ms).
+pub async fn next_gateways(spec: &str, k: usize) -> Result<f64> {
+    let first = Gateway::open(spec).await?;
+    let mut times = Vec::new();
+    let mut opened = Vec::new();
+    for _ in 0..k.max(1) {
+        let start = Instant::now();
+        let gw = Gateway::open(spec).await?;
+        let ch = gw.remote_exec("channel.send(1)").await?;
+        let _: i64 = ch.receive().await?;
+        times.push(ms(start.elapsed()));
+        opened.push(gw);
+    }
+    for gw in opened {
+        gw.exit().await?;
+    }
+    first.exit().await?;
+    Ok(median(times))
+}

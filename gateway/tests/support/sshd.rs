@@ -40,6 +40,16 @@ impl Sshd {
     /// Start one, or `None` (with the reason printed) when sshd is not
     /// installed and `EXECNET_REQUIRE_SSHD=1` is not set.
     pub fn start(test: &str) -> Option<Sshd> {
+        Self::start_with(test, "MaxSessions 64\nMaxStartups 64\n")
+    }
+
+    /// Start one with sshd's stock session limits (MaxSessions 10,
+    /// MaxStartups 10:30:100).
+    pub fn start_stock(test: &str) -> Option<Sshd> {
+        Self::start_with(test, "")
+    }
+
+    fn start_with(test: &str, limits: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             assert!(
                 std::env::var("EXECNET_REQUIRE_SSHD").as_deref() != Ok("1"),
@@ -75,7 +85,7 @@ impl Sshd {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile none\n\
              AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nPubkeyAuthentication yes\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-             PermitRootLogin prohibit-password\nMaxSessions 64\nMaxStartups 64\nLogLevel ERROR\n",
+             PermitRootLogin prohibit-password\n{limits}LogLevel ERROR\n",
             d = dir.display()
         );
         let config_path = dir.join("sshd_config");

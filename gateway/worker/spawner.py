@@ -1,0 +1,385 @@
+# The spawner (gateway/src/spawn/): shipped by the opener after the worker's
+# source, in one program, so that everything a worker needs is compiled and
+# imported once. It is a single-threaded loop; every gateway to its place is
+# a fork of it that runs the worker (_serve above) on its own stream and
+# reads its own Hello from the opener.
+#
+# Control stream: the spawner's stdin/stdout. Every message is a 9-byte head
+# (op: 1 byte, gid: u32 LE, length: u32 LE) and its payload.
+#   opener -> spawner
+#     F gid   fork a worker. "local" mode: 3 fds (stdin, stdout, stderr of
+#             the new worker) came with it over the unix socket (SCM_RIGHTS).
+#     D gid   bytes for the worker's stdin ("remote" mode)
+#     E gid   end of the worker's stdin ("remote" mode)
+#     S gid   signal the worker (payload: signal number, 1 = its whole group)
+#   spawner -> opener
+#     R 0     ready (payload: pid u32)
+#     P gid   forked (payload: pid u32)
+#     ! gid   the fork failed (payload: why, utf-8)
+#     O gid   bytes from the worker's stdout; empty: its end ("remote")
+#     2 gid   bytes from the worker's stderr; empty: its end ("remote")
+#     X gid   the worker exited (payload: its wait status, i32 LE), sent after
+#             the ends of its stdout and stderr in "remote" mode
+# The spawner exits when its stdin ends (the opener closed it, or died).
+# C modules directly: signal.py and socket.py import enum, functools,
+# selectors & co, milliseconds of every cold start
+import select
+import _signal as signal
+_SHEAD = Struct("<cII")
+_SCHUNK = 256 << 10
+_SPAUSE = 4 << 20          # stop reading workers while this much waits for the opener
+
+
+class _Spawned:
+    __slots__ = ("gid", "pid", "status", "fin", "fout", "ferr", "inbuf", "eof_in")
+
+    def __init__(self, gid):
+        self.gid = gid
+        self.pid = None
+        self.status = None
+        self.fin = self.fout = self.ferr = None
+        self.inbuf = deque()
+        self.eof_in = False
+
+
+class _Spawner:
+    def __init__(self, mode):
+        self.local = mode == "local"
+        self.kids = {}            # gid -> _Spawned
+        self.by_pid = {}          # pid -> _Spawned
+        self.fds = set()          # every fd of ours a forked worker must close
+        self.rbuf = bytearray()
+        self.out = deque()
+        self.outlen = 0
+        self.passed = deque()     # fds received, not yet used by a fork
+        self.poll = select.poll()
+        self.wr, self.ww = os.pipe()
+        for fd in (self.wr, self.ww):
+            os.set_blocking(fd, False)
+            self.fds.add(fd)
+        signal.set_wakeup_fd(self.ww)
+        signal.signal(signal.SIGCHLD, lambda s, f: None)
+        self.poll.register(self.wr, select.POLLIN)
+        if self.local:
+            import _socket as socket
+            self.sock = socket.socket(fileno=os.dup(0))
+            self.cmsg_room = socket.CMSG_SPACE(64 * 4)
+            self.scm = (socket.SOL_SOCKET, socket.SCM_RIGHTS)
+            self.ctl_in = self.ctl_out = self.sock.fileno()
+            self.fds.add(self.ctl_in)
+        else:
+            self.sock = None
+            self.ctl_in, self.ctl_out = 0, 1
+        os.set_blocking(self.ctl_in, False)
+        os.set_blocking(self.ctl_out, False)
+        self.poll.register(self.ctl_in, select.POLLIN)
+        self.polled = {self.wr: select.POLLIN, self.ctl_in: select.POLLIN}
+
+    # -- polling
+
+    def want(self, fd, mask):
+        if fd is None:
+            return
+        old = self.polled.get(fd, 0)
+        if mask != old:
+            if mask:
+                if old:
+                    self.poll.modify(fd, mask)
+                else:
+                    self.poll.register(fd, mask)
+                self.polled[fd] = mask
+            else:
+                self.poll.unregister(fd)
+                del self.polled[fd]
+
+    def close(self, fd):
+        if fd is None:
+            return
+        self.want(fd, 0)
+        self.fds.discard(fd)
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+    # -- to the opener
+
+    def send(self, op, gid, payload=b""):
+        self.out.append(_SHEAD.pack(op, gid, len(payload)) + payload)
+        self.outlen += 9 + len(payload)
+        self.flush()
+
+    def flush(self):
+        out = self.out
+        while out:
+            try:
+                n = os.write(self.ctl_out, out[0])
+            except BlockingIOError:
+                break
+            except OSError:
+                os._exit(0)       # the opener is gone
+            self.outlen -= n
+            if n == len(out[0]):
+                out.popleft()
+            else:
+                out[0] = out[0][n:]
+        if self.ctl_out == self.ctl_in:
+            self.want(self.ctl_in, select.POLLIN | (select.POLLOUT if out else 0))
+        else:
+            self.want(self.ctl_out, select.POLLOUT if out else 0)
+        self.pace()
+
+    def pace(self):
+        """Read the workers' output only while the opener keeps up."""
+        mask = select.POLLIN if self.outlen < _SPAUSE else 0
+        for k in self.kids.values():
+            self.want(k.fout, mask)
+            self.want(k.ferr, mask)
+
+    # -- from the opener
+
+    def read_control(self):
+        try:
+            if self.local:
+                data, anc, _flags, _addr = self.sock.recvmsg(_SCHUNK, self.cmsg_room)
+                for level, kind, blob in anc:
+                    if (level, kind) == self.scm:
+                        n = len(blob) - len(blob) % 4
+                        for fd in Struct("<%di" % (n // 4)).unpack(blob[:n]):
+                            self.passed.append(fd)
+                            self.fds.add(fd)
+            else:
+                data = os.read(self.ctl_in, _SCHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self.opener_gone()
+        buf = self.rbuf
+        buf += data
+        p = 0
+        while len(buf) - p >= 9:
+            op, gid, n = _SHEAD.unpack_from(buf, p)
+            if len(buf) - p - 9 < n:
+                break
+            payload = bytes(buf[p + 9:p + 9 + n])
+            p += 9 + n
+            self.handle(op, gid, payload)
+        del buf[:p]
+
+    def handle(self, op, gid, payload):
+        if op == b"F":
+            self.fork(gid)
+            return
+        k = self.kids.get(gid)
+        if k is None:
+            return
+        if op == b"D":
+            if k.fin is not None:
+                k.inbuf.append(payload)
+                if len(k.inbuf) == 1:
+                    # mostly the pipe takes it now: no poll round first
+                    self.to_worker(k)
+                    if k.inbuf:
+                        self.want(k.fin, select.POLLOUT)
+        elif op == b"E":
+            k.eof_in = True
+            if not k.inbuf:
+                self.close(k.fin)
+                k.fin = None
+        elif op == b"S" and len(payload) == 2 and k.status is None and k.pid:
+            # not reaped yet, so the pid (and its group) is still this worker's
+            try:
+                if payload[1]:
+                    os.killpg(k.pid, payload[0])
+                else:
+                    os.kill(k.pid, payload[0])
+            except OSError:
+                pass
+
+    def opener_gone(self):
+        # the workers' own streams tell them (local: the opener's ends of
+        # their pipes; remote: their stdin, closed as this process exits)
+        os._exit(0)
+
+    # -- forking
+
+    def fork(self, gid):
+        k = _Spawned(gid)
+        if self.local:
+            if len(self.passed) < 3:
+                self.send(b"!", gid, b"the fork request came without its 3 file descriptors")
+                return
+            ends = [self.passed.popleft() for _ in range(3)]
+            mine = []
+        else:
+            try:
+                i_r, i_w = os.pipe()
+                o_r, o_w = os.pipe()
+                e_r, e_w = os.pipe()
+            except OSError as e:
+                self.send(b"!", gid, ("no pipes for a new worker: %s" % e).encode())
+                return
+            ends = [i_r, o_w, e_w]
+            mine = [i_w, o_r, e_r]
+            self.fds.update(ends + mine)
+        try:
+            pid = os.fork()
+        except OSError as e:
+            for fd in ends + mine:
+                self.close(fd)
+            self.send(b"!", gid, ("fork failed: %s" % e).encode())
+            return
+        if pid == 0:
+            self.become_worker(ends)
+        for fd in ends:
+            self.close(fd)
+        k.pid = pid
+        if mine:
+            k.fin, k.fout, k.ferr = mine
+            for fd in mine:
+                os.set_blocking(fd, False)
+        self.kids[gid] = k
+        self.by_pid[pid] = k
+        self.send(b"P", gid, _p32(pid))
+
+    def become_worker(self, ends):
+        """In the child: the worker's stream on fds 0/1, its stderr on 2,
+        none of the spawner's fds, default signal handling; then the worker."""
+        try:
+            os.setpgid(0, 0)
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            for target, fd in enumerate(ends):
+                os.dup2(fd, target)
+            for fd in self.fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            for fd in (0, 1, 2):
+                os.set_blocking(fd, True)
+            _serve()
+        except BaseException as e:
+            try:
+                os.write(2, ("execnet spawner: the forked worker failed: %r\n" % (e,)).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(1)
+
+    # -- relaying ("remote" mode)
+
+    def to_worker(self, k):
+        while k.inbuf:
+            try:
+                n = os.write(k.fin, k.inbuf[0])
+            except BlockingIOError:
+                return
+            except OSError:
+                k.inbuf.clear()   # the worker closed its stdin: drop what it will not read
+                break
+            if n == len(k.inbuf[0]):
+                k.inbuf.popleft()
+            else:
+                k.inbuf[0] = k.inbuf[0][n:]
+        self.want(k.fin, 0)
+        if k.eof_in:
+            self.close(k.fin)
+            k.fin = None
+
+    def from_worker(self, k, fd, op):
+        try:
+            data = os.read(fd, _SCHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        self.send(op, k.gid, data)
+        if not data:
+            self.close(fd)
+            if op == b"O":
+                k.fout = None
+            else:
+                k.ferr = None
+            self.report(k)
+
+    # -- reaping
+
+    def reap(self):
+        try:
+            while os.read(self.wr, 512):
+                pass
+        except OSError:
+            pass
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            k = self.by_pid.pop(pid, None)
+            if k is not None:
+                # what the worker's code started goes with it (its group
+                # id stays reserved while a member lives: never a stranger)
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+                k.status = status
+                self.report(k)
+
+    def report(self, k):
+        if k.status is None or k.fout is not None or k.ferr is not None:
+            return
+        self.close(k.fin)
+        k.fin = None
+        self.kids.pop(k.gid, None)
+        self.send(b"X", k.gid, _SSTATUS.pack(k.status))
+
+    def run(self):
+        self.send(b"R", 0, _p32(os.getpid()))
+        by_fd = {}
+        while True:
+            by_fd.clear()
+            for k in self.kids.values():
+                for fd, role in ((k.fin, 0), (k.fout, 1), (k.ferr, 2)):
+                    if fd is not None:
+                        by_fd[fd] = (k, role)
+            for fd, ev in self.poll.poll():
+                if fd == self.wr:
+                    self.reap()
+                elif fd == self.ctl_in and ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
+                    self.read_control()
+                elif fd == self.ctl_out and ev & select.POLLOUT:
+                    self.flush()
+                elif fd in by_fd:
+                    k, role = by_fd[fd]
+                    if role == 0:
+                        if k.fin is not None:
+                            self.to_worker(k)
+                    elif role == 1:
+                        if k.fout is not None:
+                            self.from_worker(k, fd, b"O")
+                    elif k.ferr is not None:
+                        self.from_worker(k, fd, b"2")
+                if fd == self.ctl_in and ev & select.POLLOUT:
+                    self.flush()
+
+
+_SSTATUS = Struct("<i")
+
+
+def _spawner_main(mode):
+    # like the worker: remote print() of the spawner itself must not reach
+    # the control stream; stdin/stdout stay the control stream
+    sys.argv = ["-c"]
+    sys.path[:] = [p for p in sys.path if p != ""]
+    import threading  # noqa: F401  (imported by the main thread, as _serve does)
+    _Spawner(mode).run()
+
+
+if __name__ == "__execnet_worker__":
+    _spawner_main(_EXECNET_SPAWNER)
