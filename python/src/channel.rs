@@ -1,6 +1,7 @@
 //! `execnet.Channel`: the engine's channel with execnet's Python API.
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,6 +30,13 @@ pub struct Channel {
     /// callback never keeps the channel open (the other end learns that the
     /// last handle is gone, as in execnet).
     callback_handle: Mutex<Option<CallbackHandle>>,
+    /// With a callback: set once the callback has had every item (the
+    /// engine's end of deliveries came through), so that `isclosed()`
+    /// turns true only after the last item's callback ran, as in execnet
+    /// (its receiver thread runs callbacks and closes in one order).
+    drained: Mutex<Option<Arc<AtomicBool>>>,
+    /// `close()` was called through this object.
+    closed_here: AtomicBool,
 }
 
 /// A channel handle that its owner can take away.
@@ -58,6 +66,8 @@ impl Channel {
             inner,
             gateway,
             callback_handle: Mutex::new(None),
+            drained: Mutex::new(None),
+            closed_here: AtomicBool::new(false),
         }
     }
 
@@ -171,7 +181,7 @@ impl Channel {
                 "cannot send to {}",
                 self.repr()
             ))),
-            Err(e) => Err(errors::from_engine(py, e)),
+            Err(e) => Err(errors::from_engine_send(py, e)),
         }
     }
 
@@ -205,6 +215,7 @@ impl Channel {
     /// `RemoteError` with its text. Items already here stay receivable.
     #[pyo3(signature = (error = None))]
     fn close(&self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.closed_here.store(true, Ordering::SeqCst);
         let ch = self.inner.clone();
         let result = match error {
             None => wait_forever(py, async move { ch.close().await })?,
@@ -241,7 +252,16 @@ impl Channel {
 
     /// Whether the channel is closed (it may still hold items).
     fn isclosed(&self) -> bool {
-        self.inner.is_closed()
+        if !self.inner.is_closed() {
+            return false;
+        }
+        match &*self.drained.lock().unwrap_or_else(PoisonError::into_inner) {
+            // a callback still has items to run: not closed yet for it
+            Some(drained) => {
+                drained.load(Ordering::SeqCst) || self.closed_here.load(Ordering::SeqCst)
+            }
+            None => true,
+        }
     }
 
     /// The remote error (or `EOFError` for a lost connection) this channel
@@ -281,14 +301,22 @@ impl Channel {
             Endmarker::NotGiven => None,
             Endmarker::Given(obj) => Some(obj),
         };
-        let engine_end = end.as_ref().map(|_| end_sentinel());
+        // Always an end of deliveries from the engine: it tells isclosed()
+        // that the callback has had every item.
+        let engine_end = Some(end_sentinel());
+        let drained = Arc::new(AtomicBool::new(false));
+        let drained_by_callback = drained.clone();
         let mut failed = false;
         let deliver = move |value: Value| {
+            let at_end = is_end_sentinel(&value);
+            if at_end {
+                drained_by_callback.store(true, Ordering::SeqCst);
+            }
             if failed {
                 return;
             }
             Python::attach(|py| {
-                let item = if is_end_sentinel(&value) {
+                let item = if at_end {
                     match &end {
                         Some(obj) => Ok(obj.clone_ref(py).into_bound(py)),
                         None => return,
@@ -309,6 +337,7 @@ impl Channel {
                 .callback_handle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+            *this.drained.lock().unwrap_or_else(PoisonError::into_inner) = Some(drained);
         }
         set.map_err(|e| match e {
             Error::CallbackSet(_) => {
