@@ -25,7 +25,8 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet "pytest<9"
+# pytest-xdist: python/tests/test_xdist.py runs `pytest -n` on the package
+"$VENV/bin/python" -m pip install --quiet "pytest<9" "pytest-xdist==3.8.0"
 "$VENV/bin/python" -m pip install --quiet --force-reinstall --no-deps ./python
 # From the top: in python/ the source tree (without the built _core) would
 # shadow the installed package.

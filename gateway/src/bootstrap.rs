@@ -32,9 +32,11 @@ pub const LOADER: &str = include_str!("../worker/loader.py");
 /// The Python worker source, shipped over the stream at start-up.
 pub const WORKER: &str = include_str!("../worker/worker.py");
 
-/// The interpreter command of a spec: `python=` as a command line
-/// (`python=python3.11`, `python=/opt/py/bin/python -X dev`), or the
-/// version shorthand (`python=3.11` runs `python3.11`); `python3` by default.
+/// The interpreter command of a spec: `python=` as a command line, split
+/// as a shell (and execnet) splits it (`python=python3.11`,
+/// `python=/opt/py/bin/python -X dev`, `python="/opt/my py/python"`), or
+/// the version shorthand (`python=3.11` runs `python3.11`); `python3` by
+/// default.
 ///
 /// # Examples
 ///
@@ -46,10 +48,13 @@ pub const WORKER: &str = include_str!("../worker/worker.py");
 /// assert_eq!(argv("popen"), ["python3"]);
 /// assert_eq!(argv("popen//python=3.12"), ["python3.12"]);
 /// assert_eq!(argv("popen//python=/opt/py/bin/python -X dev"), ["/opt/py/bin/python", "-X", "dev"]);
+/// assert_eq!(argv(r#"popen//python="/opt/my py/python" -E"#), ["/opt/my py/python", "-E"]);
 /// ```
 pub fn python_command(spec: &XSpec) -> Vec<String> {
     let python = spec.python().unwrap_or("python3").trim();
-    let words: Vec<String> = python.split_whitespace().map(str::to_string).collect();
+    // a parsed spec has a well-formed python= (XSpec::parse checks it)
+    let words = execnet_xspec::split_command(python)
+        .unwrap_or_else(|_| python.split_whitespace().map(str::to_string).collect());
     match words.as_slice() {
         [] => vec!["python3".to_string()],
         [version] if is_version(version) => vec![format!("python{version}")],
@@ -451,6 +456,20 @@ mod tests {
             python_command(&spec("popen//python=/usr/bin/python3 -X dev")),
             ["/usr/bin/python3", "-X", "dev"]
         );
+        // words as execnet (Python's shlex.split) reads them
+        assert_eq!(
+            python_command(&spec(r#"popen//python="/u/test me/python" -e"#)),
+            ["/u/test me/python", "-e"]
+        );
+        assert_eq!(
+            python_command(&spec(r"popen//python=/hans\ alt/bin/python")),
+            ["/hans alt/bin/python"]
+        );
+        assert_eq!(
+            python_command(&spec("popen//python=sudo -u test python")),
+            ["sudo", "-u", "test", "python"]
+        );
+        assert_eq!(python_command(&spec("popen//python=")), ["python3"]);
     }
 
     #[test]

@@ -265,6 +265,10 @@ impl Driver {
                     let _ = process.signal(Signal::Kill);
                     let _ = wait_bounded(process.wait(), Duration::from_secs(5)).await;
                 }
+                // What the worker's code started goes with it, before exit
+                // returns: the watcher does the same, but a program that
+                // exits right after exit() may end before the watcher runs.
+                let _ = process.kill_group();
             }
             None => {
                 // No process to reap: give the worker the time to close

@@ -519,7 +519,9 @@ impl Gateway {
 
     /// Ask the worker to stop, wait for it (bounded by
     /// [`Options::exit_timeout`]), then SIGTERM and SIGKILL what is left, and
-    /// reap the process. Idempotent; every open channel ends.
+    /// reap the process; a local worker's process group goes too (programs
+    /// its code started and left running). Idempotent; every open channel
+    /// ends.
     ///
     /// # Examples
     ///

@@ -68,9 +68,16 @@ impl Gateway {
             .send(&(python, crate::LOADER))
             .await
             .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+        // The bytes travel over a channel of their own: the relay's exec
+        // returns at once, so a main_thread_only via gateway stays free.
+        let relay: crate::Channel = channel
+            .receive()
+            .await
+            .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+        drop(channel);
         let conn = Connection {
-            reader: Box::pin(channel.reader()),
-            writer: Box::pin(channel.writer()),
+            reader: Box::pin(relay.reader()),
+            writer: Box::pin(relay.writer()),
             stderr: None,
             stderr_tail: StderrTail::new(),
             process: None,

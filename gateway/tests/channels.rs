@@ -167,11 +167,11 @@ fn thread_execmodel_runs_execs_concurrently() {
         link_b.send(&from_a).await.expect("relay");
         assert_eq!(a.receive::<String>().await.expect("a done"), "from b");
         assert_eq!(b.receive::<String>().await.expect("b done"), "from a");
-        // The status still answers; how many channels the worker still
-        // counts depends on when its exec threads drop their references.
+        // Both execs may have ended and freed every channel by now (the
+        // worker keeps none alive once its code drops them).
         let status = gw.remote_status().await.expect("status");
         assert_eq!(status.execmodel, "thread");
-        assert!(status.numexecuting <= 2);
+        assert!(status.numchannels <= 4, "{status:?}");
     });
 }
 

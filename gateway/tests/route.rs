@@ -73,3 +73,82 @@ fn installvia_starts_a_server_inside_the_gateway() {
         master.exit().await.expect("exit");
     });
 }
+
+#[test]
+fn main_thread_only_master_serves_many_via_and_installvia_gateways() {
+    // The relays run in threads of the master's worker: its main thread,
+    // the only one a main_thread_only worker runs execs on, stays free.
+    block_on(async {
+        let master = Gateway::open("popen//id=m//execmodel=main_thread_only")
+            .await
+            .expect("open master");
+        let mut subs = Vec::new();
+        for i in 0..3 {
+            let sub = Gateway::open_via(
+                spec("popen//via=m//execmodel=main_thread_only"),
+                format!("via{i}"),
+                &master,
+                Options::default(),
+            )
+            .await
+            .expect("a main_thread_only master opens one via gateway after another");
+            subs.push(sub);
+        }
+        for i in 0..2 {
+            let sub = Gateway::open_installvia(
+                spec("socket=127.0.0.1:0//installvia=m"),
+                format!("sock{i}"),
+                &master,
+                Options::default(),
+            )
+            .await
+            .expect("and installvia gateways");
+            subs.push(sub);
+        }
+        for (i, sub) in subs.iter().enumerate() {
+            let ch = sub
+                .remote_exec("channel.send(channel.receive() * 2)")
+                .await
+                .expect("exec");
+            ch.send(&(i as i64)).await.expect("send");
+            assert_eq!(ch.receive::<i64>().await.expect("receive"), 2 * i as i64);
+        }
+        let ch = master
+            .remote_exec("channel.send('free')")
+            .await
+            .expect("exec");
+        assert_eq!(ch.receive::<String>().await.expect("receive"), "free");
+        for sub in subs {
+            sub.exit().await.expect("exit sub");
+        }
+        master.exit().await.expect("exit master");
+    });
+}
+
+#[test]
+fn socket_to_an_unknown_host_fails_at_the_host_step() {
+    // `.invalid` never resolves (RFC 6761): Python users get HostNotFound
+    let err = block_on(Gateway::open("socket=nonexistent.invalid:9000")).expect_err("no host");
+    match err {
+        execnet_gateway::Error::Bootstrap { step, message, .. } => {
+            assert_eq!(step, execnet_gateway::Step::Host, "{message}");
+            assert!(message.contains("nonexistent.invalid"), "{message}");
+        }
+        other => panic!("expected a bootstrap error, got {other:?}"),
+    }
+    // a refused connection is the connect step
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    let err = block_on(Gateway::open(&format!("socket=127.0.0.1:{port}"))).expect_err("refused");
+    assert!(
+        matches!(
+            err,
+            execnet_gateway::Error::Bootstrap {
+                step: execnet_gateway::Step::Connect,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

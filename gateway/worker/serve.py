@@ -2,7 +2,9 @@
 # (remote_exec), execnet's SocketGateway.new_remote with authentication.
 # Receives (host, port, loader); binds; sends back (port, token); accepts
 # until one client passes the handshake (wire/WIRE.md, "Socket server
-# handshake"), then relays between that client and a fresh worker.
+# handshake"), then relays between that client and a fresh worker. All
+# after the reply runs in a thread and this exec returns at once, so a
+# gateway whose execmodel is main_thread_only stays free for other execs.
 import hashlib, hmac, os, socket, subprocess, sys, threading
 
 host, port, loader = channel.receive()
@@ -45,56 +47,62 @@ def _handshake(conn):
     return True
 
 
-try:
-    while True:
-        conn, peer = srv.accept()
-        try:
-            if _handshake(conn):
-                break
-        except Exception:
-            pass
-        sys.stderr.write("execnet installvia server: %s: authentication failed; closed\n" % (peer,))
-        conn.close()
-finally:
-    srv.close()
-
-proc = subprocess.Popen([sys.executable, "-c", loader], stdin=subprocess.PIPE,
-                        stdout=subprocess.PIPE, bufsize=0)
-
-
-def _inbound():
-    fd = proc.stdin.fileno()
+def _serve(srv=srv):
     try:
         while True:
-            data = conn.recv(256 << 10)
-            if not data:
-                break
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-    except Exception:
-        pass
+            try:
+                conn, peer = srv.accept()
+            except socket.timeout:
+                sys.stderr.write("execnet installvia server: no client within 60 s; closed\n")
+                return
+            try:
+                if _handshake(conn):
+                    break
+            except Exception:
+                pass
+            sys.stderr.write("execnet installvia server: %s: authentication failed; closed\n" % (peer,))
+            conn.close()
     finally:
+        srv.close()
+
+    proc = subprocess.Popen([sys.executable, "-c", loader], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, bufsize=0)
+
+    def _inbound():
+        fd = proc.stdin.fileno()
         try:
-            proc.stdin.close()
+            while True:
+                data = conn.recv(256 << 10)
+                if not data:
+                    break
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
         except Exception:
             pass
+        finally:
+            try:
+                proc.stdin.close()
+            except Exception:
+                pass
 
-
-threading.Thread(target=_inbound, daemon=True).start()
-try:
-    fd = proc.stdout.fileno()
-    while True:
-        data = os.read(fd, 256 << 10)
-        if not data:
-            break
-        conn.sendall(data)
-except Exception:
-    proc.kill()
-finally:
-    proc.wait()
+    threading.Thread(target=_inbound, daemon=True).start()
     try:
-        conn.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-    conn.close()
+        fd = proc.stdout.fileno()
+        while True:
+            data = os.read(fd, 256 << 10)
+            if not data:
+                break
+            conn.sendall(data)
+    except Exception:
+        proc.kill()
+    finally:
+        proc.wait()
+        try:
+            conn.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        conn.close()
+
+
+threading.Thread(target=_serve, daemon=True).start()

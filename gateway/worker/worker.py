@@ -183,7 +183,13 @@ def _errortext(exc, filename=None, source=None):
             t.stack = traceback.StackSummary.from_list(
                 [f for f in t.stack if f.filename != _OWN_FILE])
             todo.extend(x for x in (t.__cause__, t.__context__) if x is not None)
-        return "".join(te.format())
+        text = "".join(te.format())
+        if exc.__traceback__ is not None and not text.startswith("Traceback"):
+            # only worker frames were dropped (a SyntaxError from compiling
+            # the user's source): the header still says this is a traceback,
+            # as execnet's texts do
+            text = "Traceback (most recent call last):\n" + text
+        return text
     except Exception:
         try:
             return "%s: %s" % (type(exc).__name__, exc)
@@ -1697,6 +1703,10 @@ class WorkerGateway:
     # -- executing
 
     def _schedule(self, ch, task):
+        # counted as executing from its arrival, as execnet counts it: a
+        # status request that follows an exec sees it, started or not
+        with self._lock:
+            self._nexec += 1
         if self.execmodel.backend == "thread":
             with self._lock:
                 idle = self._main_idle
@@ -1734,17 +1744,17 @@ class WorkerGateway:
                 self._mainq.put((ch, task))
                 return
             if time.monotonic() >= deadline:
-                cur = self._main_task
-                ch._close("%s: the main thread is still running the remote_exec of "
-                          "channel %d" % (MAIN_THREAD_ONLY_DEADLOCK_TEXT, cur.id))
+                # exactly execnet's text: programs compare the error with
+                # execnet.gateway_base.MAIN_THREAD_ONLY_DEADLOCK_TEXT
+                with self._lock:
+                    self._nexec -= 1
+                ch._close(MAIN_THREAD_ONLY_DEADLOCK_TEXT)
                 return
             time.sleep(0.002)
 
     def _execute(self, ch, task):
         source, filename, call, kwargs = task
         filename = filename or "<remote exec>"
-        with self._lock:
-            self._nexec += 1
         err = None
         ch._executing = True
         try:
@@ -1800,6 +1810,117 @@ class WorkerGateway:
             self._die(1)
 
 
+# ---------------------------------------------------------------- `import execnet` here
+
+EXECNET_API_VERSION = "2.1.2"
+
+
+class _NoChannels:
+    """Stands in for the gateway while ``loads`` decodes: no channel ids."""
+
+    def _getchannel(self, cid):
+        raise LoadError("a dumped value cannot hold a channel")
+
+
+def dumps(obj):
+    """``obj`` as bytes, in the format of execnet_rs's ``execnet.dumps``;
+    DumpError for what a channel could not send."""
+    out = [B_DATA, _VB[1]]
+    if type(obj) is Channel:
+        raise DumpError("can't serialize a Channel outside of a channel's items")
+    _enc(obj, out, 0)
+    body = b"".join(out)
+    if T_CHANNEL in body and _has_channel(obj, 0):
+        raise DumpError("can't serialize a Channel outside of a channel's items")
+    return _frame(body)
+
+
+def _has_channel(x, d):
+    if type(x) is Channel:
+        return True
+    if d < MAX_DEPTH and isinstance(x, (list, tuple, set, frozenset)):
+        return any(_has_channel(v, d + 1) for v in x)
+    if d < MAX_DEPTH and isinstance(x, dict):
+        return any(_has_channel(k, d + 1) or _has_channel(v, d + 1) for k, v in x.items())
+    return False
+
+
+def loads(bytestring, py2str_as_py3str=False, py3str_as_py2str=False):
+    """The value of bytes made by ``dumps``; LoadError for anything else."""
+    m = memoryview(bytes(bytestring))
+    if len(m) < 4 or _u32.unpack_from(m, 0)[0] != len(m) - 4:
+        raise LoadError("%d bytes are not a dumped value (bad length prefix)" % len(m))
+    try:
+        if len(m) < 6 or m[4] != M_DATA:
+            raise LoadError("not a dumped value")
+        _, p = _rdvar(m, 5, 5)
+        return _decode_all(m[4:], p - 4, _NoChannels())
+    except (IndexError, ValueError, OverflowError, _StructError) as e:
+        raise LoadError("truncated or malformed dumped value (%s)" % e) from None
+
+
+def dump(byteio, obj):
+    """Write ``dumps(obj)`` to the binary file ``byteio``."""
+    byteio.write(dumps(obj))
+
+
+def load(io, py2str_as_py3str=False, py3str_as_py2str=False):
+    """Read one value written by ``dump`` from the binary file ``io``."""
+    head = io.read(4)
+    body = io.read(_u32.unpack(head)[0]) if len(head) == 4 else b""
+    return loads(head + body)
+
+
+def _execnet_modules():
+    """``execnet`` and ``execnet.gateway_base`` for remote code on a worker
+    whose interpreter has no execnet installed: what remote code such as
+    pytest-xdist's uses there (``dumps``/``loads``, the exceptions, the
+    Channel and ExecModel classes in annotations), made of the worker's own
+    parts, so ``execnet.dumps`` accepts exactly what ``channel.send`` does."""
+    ModuleType = type(sys)
+    base = ModuleType("execnet.gateway_base",
+                      "execnet's names on an execnet-rs worker (no execnet installed here)")
+    names = dict(
+        Channel=Channel, ChannelFile=ChannelFile, ChannelFileRead=ChannelFileRead,
+        ChannelFileWrite=ChannelFileWrite, DataFormatError=DataFormatError,
+        DumpError=DumpError, LoadError=LoadError, RemoteError=RemoteError,
+        TimeoutError=TimeoutError, ExecModel=_ExecModel, dumps=dumps, loads=loads,
+        dump=dump, load=load, INTERRUPT_TEXT=INTERRUPT_TEXT,
+        MAIN_THREAD_ONLY_DEADLOCK_TEXT=MAIN_THREAD_ONLY_DEADLOCK_TEXT,
+        NO_ENDMARKER_WANTED=NO_ENDMARKER_WANTED)
+    base.__dict__.update(names)
+    top = ModuleType("execnet", base.__doc__)
+    top.__dict__.update(names, gateway_base=base, __version__=EXECNET_API_VERSION)
+    top.__path__ = []  # a package: `import execnet.gateway_base` works
+    return {"execnet": top, "execnet.gateway_base": base}
+
+
+class _ExecnetFallback:
+    """The last finder on ``sys.meta_path``: an installed execnet (Python's,
+    or execnet_rs through its import alias) is found first; only without one
+    does ``import execnet`` get the worker's own."""
+
+    _modules = None
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "execnet" and fullname != "execnet.gateway_base":
+            return None
+        if self._modules is None:
+            self._modules = _execnet_modules()
+        try:
+            from _frozen_importlib import ModuleSpec
+        except ImportError:  # not CPython
+            from importlib.machinery import ModuleSpec
+        return ModuleSpec(fullname, self, origin="execnet-rs worker",
+                          is_package=fullname == "execnet")
+
+    def create_module(self, spec):
+        return self._modules[spec.name]
+
+    def exec_module(self, module):
+        pass
+
+
 def _serve():
     # move the protocol off fds 0/1: remote print() and os.write(1, ...) go
     # to stderr, remote reads of stdin see /dev/null
@@ -1823,6 +1944,7 @@ def _serve():
     # ["-c"], and no "" on sys.path (imports must not depend on the cwd)
     sys.argv = ["-c"]
     sys.path[:] = [p for p in sys.path if p != ""]
+    sys.meta_path.append(_ExecnetFallback())
     gw = WorkerGateway(infd, outfd)
     gw._send_hello()
     if hasattr(os, "register_at_fork"):

@@ -37,6 +37,7 @@ from .multi import MultiChannel
 from .multi import default_group
 from .multi import makegateway
 from .multi import set_execmodel
+from .rsync import RSync
 from .xspec import XSpec
 
 #: execnet's API version this package follows.
@@ -54,6 +55,7 @@ __all__ = [
     "LoadError",
     "MultiChannel",
     "PopenGateway",
+    "RSync",
     "RemoteError",
     "SocketGateway",
     "SshGateway",

@@ -149,13 +149,13 @@ def _source_of_function(function):
     except OSError as e:
         raise ValueError("can't find source file for %s" % function) from e
     source = textwrap.dedent(source)
-    used = _non_builtin_globals(source, function.__code__)
+    used = _find_non_builtin_globals(source, function.__code__)
     if used:
         raise ValueError("the use of non-builtin globals isn't supported", used)
     return "\n" * (function.__code__.co_firstlineno - 1) + source
 
 
-def _non_builtin_globals(source, code):
+def _find_non_builtin_globals(source, code):
     """Names the function reads that are neither its locals nor builtins."""
     import ast
     import builtins

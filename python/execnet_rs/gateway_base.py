@@ -20,6 +20,7 @@ from ._errors import TimeoutError
 
 __all__ = [
     "INTERRUPT_TEXT",
+    "MAIN_THREAD_ONLY_DEADLOCK_TEXT",
     "NO_ENDMARKER_WANTED",
     "Channel",
     "ChannelFile",
@@ -37,6 +38,11 @@ __all__ = [
     "load",
     "loads",
 ]
+
+#: The error (``RemoteError.formatted``) of a ``remote_exec`` refused by a
+#: ``main_thread_only`` worker whose main thread is still busy with another.
+MAIN_THREAD_ONLY_DEADLOCK_TEXT = (
+    "concurrent remote_exec would cause deadlock for main_thread_only execmodel")
 
 #: Passed as ``endmarker`` it means "no endmarker" (the default).
 NO_ENDMARKER_WANTED = object()

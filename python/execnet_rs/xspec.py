@@ -77,10 +77,16 @@ class XSpec:
         for key, value in self.__dict__.items():
             if key[:1] == "_" or key == "env" or value is None or value is False:
                 continue
+            if key == "socket" and value is True and self.installvia:
+                # `socket//installvia=gw`: a server on any free loopback port
+                value = "127.0.0.1:0"
             parts.append(key if value is True else "%s=%s" % (key, value))
         for name, value in self.env.items():
             parts.append("env:%s=%s" % (name, "" if value is True else value))
         transport = self.ssh or self.socket or self.vagrant_ssh
         if default_python and not transport and not self.via and not self.python:
-            parts.append("python=%s" % default_python)
+            # python= is a command line (split as a shell splits it)
+            import shlex
+
+            parts.append("python=%s" % shlex.quote(default_python))
         return "//".join(parts) if parts else "popen"

@@ -1,6 +1,7 @@
 //! `execnet.Channel`: the engine's channel with execnet's Python API.
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -29,6 +30,13 @@ pub struct Channel {
     /// callback never keeps the channel open (the other end learns that the
     /// last handle is gone, as in execnet).
     callback_handle: Mutex<Option<CallbackHandle>>,
+    /// With a callback: set once the callback has had every item (the
+    /// engine's end of deliveries came through), so that `isclosed()`
+    /// turns true only after the last item's callback ran, as in execnet
+    /// (its receiver thread runs callbacks and closes in one order).
+    drained: Mutex<Option<Arc<AtomicBool>>>,
+    /// `close()` was called through this object.
+    closed_here: AtomicBool,
 }
 
 /// A channel handle that its owner can take away.
@@ -58,6 +66,8 @@ impl Channel {
             inner,
             gateway,
             callback_handle: Mutex::new(None),
+            drained: Mutex::new(None),
+            closed_here: AtomicBool::new(false),
         }
     }
 
@@ -167,7 +177,7 @@ impl Channel {
                 "cannot send to {}",
                 self.repr()
             ))),
-            Err(e) => Err(errors::from_engine(py, e)),
+            Err(e) => Err(errors::from_engine_send(py, e)),
         }
     }
 
@@ -201,6 +211,7 @@ impl Channel {
     /// `RemoteError` with its text. Items already here stay receivable.
     #[pyo3(signature = (error = None))]
     fn close(&self, py: Python<'_>, error: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.closed_here.store(true, Ordering::SeqCst);
         let ch = self.inner.clone();
         let result = match error {
             None => wait_forever(py, async move { ch.close().await })?,
@@ -237,7 +248,16 @@ impl Channel {
 
     /// Whether the channel is closed (it may still hold items).
     fn isclosed(&self) -> bool {
-        self.inner.is_closed()
+        if !self.inner.is_closed() {
+            return false;
+        }
+        match &*self.drained.lock().unwrap_or_else(PoisonError::into_inner) {
+            // a callback still has items to run: not closed yet for it
+            Some(drained) => {
+                drained.load(Ordering::SeqCst) || self.closed_here.load(Ordering::SeqCst)
+            }
+            None => true,
+        }
     }
 
     /// The remote error (or `EOFError` for a lost connection) this channel
@@ -277,8 +297,15 @@ impl Channel {
             Endmarker::NotGiven => None,
             Endmarker::Given(obj) => Some(obj),
         };
+        // The engine always ends the deliveries with None: it tells
+        // isclosed() that the callback has had every item.
+        let drained = Arc::new(AtomicBool::new(false));
+        let drained_by_callback = drained.clone();
         let mut failed = false;
         let deliver = move |item: Option<Item>| {
+            if item.is_none() {
+                drained_by_callback.store(true, Ordering::SeqCst);
+            }
             if failed {
                 return;
             }
@@ -303,6 +330,7 @@ impl Channel {
                 .callback_handle
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+            *this.drained.lock().unwrap_or_else(PoisonError::into_inner) = Some(drained);
         }
         set.map_err(|e| match e {
             Error::CallbackSet(_) => {

@@ -55,6 +55,17 @@ pub(crate) fn remote_error_value(py: Python<'_>, formatted: &str) -> PyResult<Py
     Ok(class(py, "RemoteError")?.call1((formatted,))?.unbind())
 }
 
+/// An engine error of an operation that sends (`send`, `remote_exec`,
+/// `remote_status`): execnet raises `OSError` when the connection is gone,
+/// whereas a receive raises `EOFError`.
+pub(crate) fn from_engine_send(py: Python<'_>, err: Error) -> PyErr {
+    match err {
+        Error::ConnectionLost(reason) => PyOSError::new_err(format!("cannot send: {reason}")),
+        Error::Closed => PyOSError::new_err("cannot send: the gateway is closed"),
+        other => from_engine(py, other),
+    }
+}
+
 /// An engine error as the exception an execnet user expects.
 pub(crate) fn from_engine(py: Python<'_>, err: Error) -> PyErr {
     match err {

@@ -92,6 +92,11 @@ impl std::fmt::Debug for NativeGateway {
 }
 
 impl NativeGateway {
+    /// The engine gateway.
+    pub(crate) fn engine(&self) -> &execnet::Gateway {
+        &self.inner
+    }
+
     fn exit_slot(&self) -> std::sync::MutexGuard<'_, Option<Arc<Done>>> {
         self.exit.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -124,7 +129,7 @@ impl NativeGateway {
         let source = source.to_owned();
         match wait_forever(py, async move { gw.remote_exec(&source).await })? {
             Ok(ch) => Ok(Channel::new(ch, pygateway)),
-            Err(e) => Err(errors::from_engine(py, e)),
+            Err(e) => Err(errors::from_engine_send(py, e)),
         }
     }
 
@@ -156,7 +161,7 @@ impl NativeGateway {
         let gw = self.inner.clone();
         match wait_forever(py, async move { gw.remote_exec_code(code).await })? {
             Ok(ch) => Ok(Channel::new(ch, pygateway)),
-            Err(e) => Err(errors::from_engine(py, e)),
+            Err(e) => Err(errors::from_engine_send(py, e)),
         }
     }
 
@@ -169,7 +174,7 @@ impl NativeGateway {
     fn remote_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let gw = self.inner.clone();
         let status = wait_forever(py, async move { gw.remote_status().await })?
-            .map_err(|e| errors::from_engine(py, e))?;
+            .map_err(|e| errors::from_engine_send(py, e))?;
         let d = PyDict::new(py);
         d.set_item("numchannels", status.numchannels)?;
         d.set_item("numexecuting", status.numexecuting)?;

@@ -13,6 +13,7 @@ mod channel;
 mod convert;
 mod errors;
 mod gateway;
+mod rsync;
 mod serial;
 mod wait;
 
@@ -23,6 +24,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<channel::Channel>()?;
     m.add_class::<gateway::NativeGateway>()?;
+    m.add_class::<rsync::NativeRSync>()?;
     m.add_function(wrap_pyfunction!(gateway::open_gateway, m)?)?;
     m.add_function(wrap_pyfunction!(gateway::join_all, m)?)?;
     m.add_function(wrap_pyfunction!(serial::dumps, m)?)?;

@@ -303,3 +303,29 @@ def test_remote_error_pickles(gw):
     assert isinstance(back, execnet.RemoteError)
     assert back.formatted == info.value.formatted
     assert "ValueError: pickled" in repr(back)
+
+
+def test_isclosed_only_after_the_callback_had_every_item(gw):
+    """As in execnet, whose receiver thread runs the callbacks and the close
+    in arrival order: a channel with a callback is not closed while its
+    callback still has items to run."""
+    import time
+
+    got = []
+
+    def slow(item):
+        time.sleep(0.05)
+        got.append(item)
+
+    ch = gw.remote_exec("for i in range(5):\n    channel.send(i)")
+    ch.setcallback(slow)
+    deadline = time.monotonic() + 20
+    while not ch.isclosed():
+        assert time.monotonic() < deadline, "the channel never closed"
+        time.sleep(0.005)
+    assert got == [0, 1, 2, 3, 4]
+    # closed here: closed at once, whatever the callback still has
+    ch2 = gw.remote_exec("channel.send(1)\nchannel.receive()")
+    ch2.setcallback(slow)
+    ch2.close()
+    assert ch2.isclosed()

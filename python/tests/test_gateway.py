@@ -2,6 +2,7 @@
 
 import os
 import sys
+import threading
 import time
 
 import pytest
@@ -32,6 +33,21 @@ def test_popen_starts_sys_executable_unless_python_says(group):
     other = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
     gw2 = group.makegateway("popen//python=%s" % other)
     assert gw2.remote_exec("import sys; channel.send(sys.executable)").receive() != sys.executable or other == sys.executable
+
+
+def test_python_is_a_command_line_split_as_execnet_splits_it(group, tmp_path):
+    """python= is split like shlex.split: quotes and backslashes keep a
+    path with a space whole; words after it are arguments."""
+    spaced = tmp_path / "my env"
+    spaced.mkdir()
+    (spaced / "python").symlink_to(sys.executable)
+    check = "import sys; channel.send((sys.executable, sys.flags.ignore_environment))"
+    gw = group.makegateway('popen//python="%s" -E' % (spaced / "python"))
+    assert gw.remote_exec(check).receive(timeout=20) == (str(spaced / "python"), 1)
+    gw = group.makegateway("popen//python=%s" % str(spaced / "python").replace(" ", "\\ "))
+    assert gw.remote_exec(check).receive(timeout=20) == (str(spaced / "python"), 0)
+    with pytest.raises(ValueError, match="quote"):
+        group.makegateway("popen//python='%s" % (spaced / "python"))
 
 
 def test_rinfo_is_cached_until_update(gw):
@@ -92,6 +108,20 @@ def test_exit_then_join(group):
     assert not gw.hasreceiver()
     assert not pid_alive(pid)
     gw.exit()  # again: nothing happens
+
+
+def test_exit_returns_at_once_while_the_worker_is_busy(group):
+    """execnet's test_exit_blocked_worker_execution_gateway, without its
+    internal thread pool: exit() from another thread returns although
+    the worker's main thread sleeps; terminate then ends the worker."""
+    gw = group.makegateway()
+    ch = gw.remote_exec("import time; channel.send(1); time.sleep(30)")
+    assert ch.receive(timeout=20) == 1
+    done = threading.Event()
+    threading.Thread(target=lambda: (gw.exit(), done.set()), daemon=True).start()
+    assert done.wait(5)
+    group.terminate(0.5)
+    assert not gw.hasreceiver()
 
 
 def test_join_without_exit_returns_when_the_worker_dies(group):

@@ -58,6 +58,8 @@ def test_main_thread_only_refuses_a_concurrent_exec_at_once(group):
     with pytest.raises(execnet.RemoteError) as info:
         second.receive(timeout=10)
     assert time.monotonic() - start < 5
+    # exactly execnet's text, so programs can compare with the constant
+    assert info.value.formatted == execnet.gateway_base.MAIN_THREAD_ONLY_DEADLOCK_TEXT
     assert "concurrent remote_exec would cause deadlock for main_thread_only" in str(info.value)
     first.send(None)
     first.waitclose(10)

@@ -106,6 +106,16 @@ pub enum TransportError {
         #[source]
         source: io::Error,
     },
+    /// The host name of a TCP address does not resolve (unknown host, no
+    /// name service).
+    #[error("cannot resolve {addr}: {source}")]
+    Resolve {
+        /// The address whose host did not resolve.
+        addr: String,
+        /// The resolver's error.
+        #[source]
+        source: io::Error,
+    },
     /// A TCP connection could not be made.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
@@ -179,6 +189,7 @@ impl TransportError {
     pub fn step(&self) -> Step {
         match self {
             TransportError::Spawn { .. } => Step::Spawn,
+            TransportError::Resolve { .. } => Step::Host,
             TransportError::Connect { .. } | TransportError::Io { .. } => Step::Connect,
             TransportError::Failed { step, .. } => *step,
         }

@@ -53,7 +53,12 @@ impl TcpTransport {
             addr: addr.clone(),
             source,
         };
-        let addrs = resolve(&self.addr).await.map_err(connect_err)?;
+        let addrs = resolve(&self.addr)
+            .await
+            .map_err(|source| TransportError::Resolve {
+                addr: addr.clone(),
+                source,
+            })?;
         let mut last = None;
         for a in addrs {
             match Async::<TcpStream>::connect(a).await {

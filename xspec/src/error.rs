@@ -108,6 +108,16 @@ pub enum ParseError {
         reason: &'static str,
     },
 
+    /// `python=` whose value is not a command line (an unclosed quote, a
+    /// trailing backslash).
+    #[error("bad spec part {part:?}: python must be a command line ({reason})")]
+    BadPython {
+        /// The part as written.
+        part: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+
     /// `env:=value`: the variable name is empty.
     #[error("bad spec part {part:?}: empty variable name after \"env:\"")]
     EmptyEnvName {

@@ -38,9 +38,11 @@
 mod error;
 mod keys;
 mod spec;
+mod words;
 
 pub use crate::error::ParseError;
 pub use crate::keys::{KNOWN_KEYS, USER_KEY_PREFIX};
 #[doc(hidden)]
 pub use crate::spec::fuzz_parse;
 pub use crate::spec::{Kind, XSpec};
+pub use crate::words::split_command;

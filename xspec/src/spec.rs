@@ -186,6 +186,16 @@ impl XSpec {
                     }
                     None
                 }
+                "python" => {
+                    // (an empty one means the default interpreter)
+                    if let Err(reason) = crate::words::split_command(part.value_str()) {
+                        return Err(ParseError::BadPython {
+                            part: part_text(),
+                            reason,
+                        });
+                    }
+                    None
+                }
                 "spawn" => {
                     if !matches!(part.value_str(), "fork" | "direct") {
                         return Err(ParseError::BadSpawn { part: part_text() });

@@ -134,6 +134,14 @@ fn errors() {
             "{empty}"
         );
     }
+    for python in [r#"python='/opt/py"#, r#"python="a b"#, r"python=py\"] {
+        assert!(
+            matches!(err(python), ParseError::BadPython { .. }),
+            "{python}"
+        );
+    }
+    let quoted = XSpec::parse(r#"popen//python="/opt/my py/python" -X dev"#).expect("quoted");
+    assert_eq!(quoted.python(), Some(r#""/opt/my py/python" -X dev"#));
     for model in ["execmodel=eventlet", "execmodel", "execmodel=Thread"] {
         assert_eq!(err(model), ParseError::BadExecmodel { part: model.into() });
     }
