@@ -270,7 +270,10 @@ class Worker:
             threading.Thread(target=self._reader, daemon=True).start()
 
     def write(self, b):
-        self.p.stdin.write(b)
+        # stdin is unbuffered (raw): a write may take only part of b
+        view = memoryview(b)
+        while view:
+            view = view[self.p.stdin.write(view):]
 
     def send(self, name, *f):
         self.write(encode_msg(name, *f))
