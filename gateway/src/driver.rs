@@ -26,6 +26,13 @@ use crate::runtime::{self, wait_bounded};
 const FIRST_BYTES: usize = 64;
 /// How much the reader asks the decoder for at least, per read.
 const READ_CHUNK: usize = 256 * 1024;
+/// A read shorter than this is followed by [`READ_YIELDS`] yields of the
+/// driver thread before the next read.
+const SMALL_READ: usize = 4096;
+/// See [`SMALL_READ`]. Tuning: none, 1, 2 and 4 were measured; 2 gave the
+/// most frames per read (about 15 instead of 4 on the small-items workload)
+/// at no cost to the round trip.
+const READ_YIELDS: usize = 2;
 
 /// One gateway's connection: its session, its process, its tasks.
 pub(crate) struct Driver {
@@ -391,6 +398,15 @@ async fn read_loop(driver: Arc<Driver>, mut reader: BoxedReader, max_frame: u32)
         driver.wake(wakeups);
         if let Some(loss) = failure {
             break loss;
+        }
+        if n < SMALL_READ {
+            // A short read: the worker writes item by item. Let the threads
+            // just woken (a receiver, the worker) run before reading again,
+            // so the next read finds several items and every wake-up on
+            // both sides serves more of them.
+            for _ in 0..READ_YIELDS {
+                std::thread::yield_now();
+            }
         }
     };
     driver.lock().reader = Reader::Ended;
