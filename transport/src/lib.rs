@@ -54,7 +54,7 @@ mod tcp;
 
 pub use command::CommandTransport;
 pub use error::{Diagnosis, Step, TransportError};
-pub use process::{ChildProcess, Process, Signal};
+pub use process::{signal_process, ChildProcess, Process, Signal};
 pub use ssh::{shell_quote, SshFailure, SshTransport};
 pub use stderr::StderrTail;
 pub use tcp::TcpTransport;

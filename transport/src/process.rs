@@ -140,17 +140,17 @@ impl Process for ChildProcess {
         let Some(mut child) = self.child.try_lock() else {
             // A waiter holds the lock: the child is still unreaped (the
             // waiter would release the lock once it reaps), so the pid is ours.
-            return send(self.pid, signal, self.group_leader);
+            return signal_process(self.pid, signal, self.group_leader);
         };
         if child.try_status()?.is_some() {
             return Ok(());
         }
-        send(self.pid, signal, self.group_leader)
+        signal_process(self.pid, signal, self.group_leader)
     }
 
     fn kill_group(&self) -> io::Result<()> {
         if self.group_leader {
-            send(self.pid, Signal::Kill, true)
+            signal_process(self.pid, Signal::Kill, true)
         } else {
             Ok(())
         }
@@ -171,7 +171,18 @@ impl Process for ChildProcess {
 /// Signal the process `pid`, or with `group` every process of the group it
 /// leads (the group id stays reserved while any member lives, so it cannot
 /// name strangers). A target that is already gone is not an error.
-fn send(pid: u32, signal: Signal, group: bool) -> io::Result<()> {
+///
+/// For processes the caller started and has not reaped (a pid reused by a
+/// stranger after reaping would be signalled too).
+///
+/// ```
+/// use execnet_transport::{signal_process, Signal};
+/// let mut child = std::process::Command::new("sleep").arg("30").spawn()?;
+/// signal_process(child.id(), Signal::Kill, false)?;
+/// assert!(!child.wait()?.success());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn signal_process(pid: u32, signal: Signal, group: bool) -> io::Result<()> {
     let pid = i32::try_from(pid)
         .ok()
         .and_then(rustix::process::Pid::from_raw)

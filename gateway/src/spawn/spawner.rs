@@ -398,7 +398,7 @@ impl Spawner {
             // Nobody reaps for the spawner any more: a local worker is init's
             // child now and its pid still its own until it exits.
             if self.local && pid != 0 {
-                let _ = direct_kill(pid, signal, group);
+                let _ = execnet_transport::signal_process(pid, signal, group);
             }
             return;
         }
@@ -692,27 +692,6 @@ fn remote_transport(
             step: Step::Connect,
             message: format!("{other:?} gateways have no spawner"),
         }),
-    }
-}
-
-/// Signal a local pid (or its group) directly.
-fn direct_kill(pid: u32, signal: Signal, group: bool) -> io::Result<()> {
-    let pid = i32::try_from(pid)
-        .ok()
-        .and_then(rustix::process::Pid::from_raw)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad pid"))?;
-    let sig = match signal {
-        Signal::Terminate => rustix::process::Signal::TERM,
-        _ => rustix::process::Signal::KILL,
-    };
-    let sent = if group {
-        rustix::process::kill_process_group(pid, sig)
-    } else {
-        rustix::process::kill_process(pid, sig)
-    };
-    match sent {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }
 
