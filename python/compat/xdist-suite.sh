@@ -15,7 +15,8 @@
 # run in 5), and TestLoadScope's test_workqueue_ordered_* (they assume gw0
 # reports ready before gw1; gw0's head start is the time it takes to open
 # gw1, shorter on this engine: in isolation, 7 of 24 runs of the two failed
-# here, 3 of 24 on Python execnet). Exit status: 0 when our run has no
+# here, 3 of 24 on Python execnet; 4 of 12 with workers forked from a
+# warm spawner): those two get up to five tries alone. Exit status: 0 when our run has no
 # failure that repeats, 1 otherwise. XDIST_SUITE_COMPARE=0 skips the Python
 # execnet run.
 set -euo pipefail
@@ -70,8 +71,18 @@ rerun_failures() {
         return
     fi
     for id in $(failures "$log" | awk '{print $2}' | sort -u); do
-        if (cd "$suite" && env -u PYTEST_ADDOPTS EXECNET_RS=1 timeout 120 \
-            "$PY" -m pytest -p no:cacheprovider -q "$id") >"$work/rerun.log" 2>&1; then
+        # TestLoadScope's ordering tests race on which worker is ready
+        # first (on both engines, see the top): up to five tries for them
+        local tries=1 ok=""
+        case "$id" in *TestLoadScope::test_workqueue_ordered_by_*) tries=5 ;; esac
+        for _ in $(seq "$tries"); do
+            if (cd "$suite" && env -u PYTEST_ADDOPTS EXECNET_RS=1 timeout 120 \
+                "$PY" -m pytest -p no:cacheprovider -q "$id") >"$work/rerun.log" 2>&1; then
+                ok=1
+                break
+            fi
+        done
+        if [ -n "$ok" ]; then
             echo "  flaky (passed when run again): $id" >&2
         else
             echo "  fails again: $id" >&2

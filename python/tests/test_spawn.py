@@ -38,3 +38,26 @@ def test_spawn_linger_key_is_accepted(group):
     gw = group.makegateway("popen//spawn_linger=0.5")
     assert gw.spec.spawn_linger == "0.5"
     assert gw.remote_exec("channel.send(1)").receive() == 1
+
+
+def test_a_popen_gateway_starts_where_and_with_what_we_have_now(group, tmp_path, monkeypatch):
+    # As with a directly started child: the current directory and the
+    # environment at the time of the open, even when a spawner for the
+    # same spec is still warm from before (pytest-xdist's own tests chdir
+    # and set variables between the gateways they open).
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    probe = "import os; channel.send((os.getcwd(), os.environ.get('EXECNET_SPAWN_PROBE')))"
+    monkeypatch.chdir(first)
+    monkeypatch.setenv("EXECNET_SPAWN_PROBE", "one")
+    gw1 = group.makegateway("popen")
+    assert gw1.remote_exec(probe).receive() == (str(first), "one")
+    monkeypatch.chdir(second)
+    gw2 = group.makegateway("popen")
+    assert gw2.remote_exec(probe).receive() == (str(second), "one")
+    monkeypatch.setenv("EXECNET_SPAWN_PROBE", "two")
+    gw3 = group.makegateway("popen")
+    assert gw3.remote_exec(probe).receive() == (str(second), "two")
+    # and the one opened before is left as it was
+    assert gw1.remote_exec(probe).receive() == (str(first), "one")

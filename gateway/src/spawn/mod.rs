@@ -3,8 +3,9 @@
 //! to that place a fork of it.
 //!
 //! A place is where and how an interpreter starts ([`place_of`]): the
-//! transport's destination (popen; the ssh arguments and ssh_config; the
-//! socket address and token), the interpreter (`python=`) and the
+//! transport's destination (popen with our current directory and
+//! environment as they are at the open; the ssh arguments and ssh_config;
+//! the socket address and token), the interpreter (`python=`) and the
 //! environment variables that shape its start (`env:PYTHON*`). Everything
 //! else in a spec (chdir, nice, the other `env:`, execmodel, id,
 //! dont_write_bytecode) travels in the gateway's own Hello, which the forked
@@ -66,14 +67,20 @@ pub(crate) fn place_of(spec: &XSpec, _id: &str, options: &Options) -> Result<Opt
         .collect();
     let python = crate::bootstrap::python_command(spec).join(" ");
     let dest = match spec.kind() {
-        Kind::Popen => "popen".to_string(),
+        // A popen worker is this process's child: it starts in our current
+        // directory with our environment as they are now, so a spawner that
+        // started under others is another place (pytest-xdist's own tests
+        // chdir and set variables between gateways).
+        Kind::Popen => format!("popen\0{}", local_context()),
         Kind::Ssh(args) => format!(
             "ssh\0{}\0{}",
             args.split_whitespace().collect::<Vec<_>>().join(" "),
             spec.ssh_config().unwrap_or("")
         ),
+        // (the directory too: a relative token_file= is read from it)
         Kind::Socket(addr) if env.is_empty() => format!(
-            "socket\0{addr}\0{}\0{}\0{}",
+            "socket\0{addr}\0{}\0{}\0{}\0{}",
+            std::env::current_dir().unwrap_or_default().display(),
             spec.token_file().unwrap_or(""),
             std::env::var("EXECNET_TOKEN").unwrap_or_default(),
             spec.insecure_no_auth() || options.insecure_no_auth
@@ -85,6 +92,21 @@ pub(crate) fn place_of(spec: &XSpec, _id: &str, options: &Options) -> Result<Opt
         key: format!("{dest}\0{python}\0{}", env_key.join("\0")),
         env,
     }))
+}
+
+/// This process's current directory and (a digest of) its environment, as
+/// they are now: what a child started now inherits.
+fn local_context() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut vars: Vec<_> = std::env::vars_os().collect();
+    vars.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    vars.hash(&mut h);
+    format!(
+        "{}\0{:016x}",
+        std::env::current_dir().unwrap_or_default().display(),
+        h.finish()
+    )
 }
 
 /// The spawner of each place, once started.
