@@ -13,7 +13,7 @@ use crate::bootstrap::{self, Cause, StartFailure};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::gateway::{Gateway, Options};
-use crate::runtime::{self, wait_bounded};
+use crate::runtime::wait_bounded;
 use crate::stderr::StderrLines;
 
 /// Ids `gw0`, `gw1`, … for gateways opened outside a group.
@@ -338,14 +338,7 @@ pub(crate) async fn bootstrap(
         .info(bootstrap::hello_info(&spec, &id));
     let session = Session::new(Role::Opener, config);
     let driver = Driver::new(session, &id, process, stderr_tail.clone(), description);
-    let lines = StderrLines::new(&id, options.forward_stderr);
-    if let Some(stderr) = stderr {
-        let (tail, lines) = (stderr_tail.clone(), lines.clone());
-        runtime::detach(async move {
-            tail.pump(stderr, |bytes| lines.feed(bytes)).await;
-            lines.finish();
-        });
-    }
+    let lines = StderrLines::pumped(&id, options.forward_stderr, stderr, &stderr_tail);
     driver.watch_process();
     let gateway = Gateway::new(driver.clone(), spec, id.clone(), options.clone());
     let shipped = wait_bounded(

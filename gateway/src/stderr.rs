@@ -7,6 +7,10 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use execnet_transport::{BoxedReader, StderrTail};
+
+use crate::runtime;
+
 /// The log target of the worker's stderr lines (when not forwarded) and of
 /// what it said before it started.
 pub(crate) const TARGET: &str = "execnet_gateway::stderr";
@@ -45,6 +49,26 @@ impl StderrLines {
                 partial: Vec::new(),
             })),
         }
+    }
+
+    /// Lines for gateway `id` fed by a background pump of `stderr` (when the
+    /// connection has one), which also keeps `tail`, the bytes quoted when
+    /// the start fails.
+    pub(crate) fn pumped(
+        id: &str,
+        forward: bool,
+        stderr: Option<BoxedReader>,
+        tail: &StderrTail,
+    ) -> Self {
+        let lines = Self::new(id, forward);
+        if let Some(stderr) = stderr {
+            let (tail, fed) = (tail.clone(), lines.clone());
+            runtime::detach(async move {
+                tail.pump(stderr, |bytes| fed.feed(bytes)).await;
+                fed.finish();
+            });
+        }
+        lines
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Lines> {

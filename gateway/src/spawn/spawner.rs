@@ -161,14 +161,7 @@ impl Spawner {
         // The spawner's (or ssh's) stderr is quoted when its start fails;
         // otherwise it is logged (what it said while starting at warn level,
         // under the id of the gateway that started it), never printed.
-        let lines = StderrLines::new(id, false);
-        if let Some(stderr) = stderr {
-            let (tail, lines) = (stderr_tail.clone(), lines.clone());
-            runtime::detach(async move {
-                tail.pump(stderr, |bytes| lines.feed(bytes)).await;
-                lines.finish();
-            });
-        }
+        let lines = StderrLines::pumped(id, false, stderr, &stderr_tail);
         let source = program(local);
         let ready = wait_bounded(
             async {
