@@ -901,6 +901,57 @@ class TestBasics(WorkerTest):
             self.assertEqual(w.data(1), v)
         w.expect("ChannelClose", 1)
 
+    def test_a_burst_of_sends_arrives_while_the_sender_computes(self):
+        # a tight loop of sends is written in batches; the last batch must
+        # not wait for the code to block or end (the flusher thread writes
+        # it while the sender still holds the interpreter)
+        w = self.start()
+        self.exec(w, 1, "import time\n"
+                        "for i in range(50):\n"
+                        "    channel.send(i)\n"
+                        "end = time.monotonic() + 4\n"
+                        "while time.monotonic() < end:\n"
+                        "    pass\n"
+                        "channel.send('done')\n")
+        for i in range(50):
+            self.assertEqual(w.data(1, timeout=2), i)
+        self.assertEqual(w.data(1, timeout=10), "done")
+        w.expect("ChannelClose", 1)
+
+    def test_a_burst_of_sends_then_os_exit_loses_nothing(self):
+        w = self.start()
+        self.exec(w, 1, "import os\n"
+                        "for i in range(1000):\n"
+                        "    channel.send(i)\n"
+                        "os._exit(0)\n")
+        for i in range(1000):
+            self.assertEqual(w.data(1), i)
+        self.assertIsNone(w.skip_credit())
+        self.assertEqual(w.p.wait(10), 0)
+
+    def test_bursts_from_two_threads_keep_each_channels_order(self):
+        w = self.start()
+        self.exec(w, 1, "import threading\n"
+                        "def burst(ch, tag):\n"
+                        "    for i in range(3000):\n"
+                        "        ch.send((tag, i))\n"
+                        "a, b = channel.gateway.newchannel(), channel.gateway.newchannel()\n"
+                        "channel.send((a, b))\n"
+                        "ts = [threading.Thread(target=burst, args=(c, t)) for c, t in ((a, 'a'), (b, 'b'))]\n"
+                        "[t.start() for t in ts]\n"
+                        "[t.join() for t in ts]\n")
+        a, b = (c.id for c in w.data(1))
+        seen = {a: 0, b: 0}
+        tags = {a: "a", b: "b"}
+        while seen[a] < 3000 or seen[b] < 3000:
+            m = w.skip_credit()
+            self.assertIsNotNone(m, w.stderr())
+            if m[0] != "ChannelData":
+                continue
+            cid = m[1]
+            self.assertEqual(m[2], (tags[cid], seen[cid]))
+            seen[cid] += 1
+
     def test_main_thread_only(self):
         w = self.start(info={"id": "gw0", "execmodel": "main_thread_only"})
         src = ("import threading\n"

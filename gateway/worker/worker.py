@@ -50,6 +50,8 @@ GRACE = 0.002             # seconds the reading role waits for the thread that h
 DOZE = 50                 # GRACE waits in a row under another leader before the reader thread sleeps
 _NEVER = float("-inf")
 BULK = 64 << 10           # bytes/str payloads this large are written without a copy
+BURST_GAP = 20e-6         # a send this soon after the last one is in a burst: it joins the next write
+BURST_BATCH = 256         # a burst writes itself out once this many frames wait
 INTERRUPT_TEXT = "keyboard-interrupted"
 MAIN_THREAD_ONLY_DEADLOCK_TEXT = (
     "concurrent remote_exec would cause deadlock for main_thread_only execmodel")
@@ -82,6 +84,7 @@ _allocate_lock = _thread.allocate_lock
 _start = _thread.start_new_thread
 _get_ident = _thread.get_ident
 _write = os.write
+_os_exit = os._exit
 
 
 def _varint(n):
@@ -597,6 +600,24 @@ class Channel:
             return self._send_slow(frame, cost)
         self._credit -= cost
         q = gw._q
+        now = _monotonic()
+        burst = now - gw._sent_at < BURST_GAP
+        gw._sent_at = now
+        if burst and type(frame) is bytes:
+            # a tight loop of sends: one write per batch instead of one per
+            # item. The batch goes out when it is full, when this thread
+            # waits for anything, or from the flusher thread as soon as it
+            # gets the interpreter (at most the switch interval, 5 ms).
+            q.append(frame)
+            if len(q) >= BURST_BATCH:
+                lock.release()
+                return gw._flush()
+            if gw._kicked:
+                lock.release()
+                return
+            gw._kicked = True
+            lock.release()
+            return gw._kick_flusher()
         if q or type(frame) is not bytes or not gw._wio.acquire(False):
             q.append(frame)
             lock.release()
@@ -918,6 +939,12 @@ class WorkerGateway:
                 self._poller = None
         self._q = deque()                 # frames waiting to be written
         self._wio = _allocate_lock()      # held by the thread writing
+        self._sent_at = _NEVER            # when send() last ran (bursts, see send)
+        self._kick = _allocate_lock()     # released to wake the flusher thread
+        self._kick.acquire()
+        self._kicked = False              # the flusher thread is awake or about to be
+        self._flusher_started = False
+        self._pid = os.getpid()
         self._lock = _allocate_lock()     # channel state, credits, ids
         self._rlock = _thread.RLock()     # data delivery vs setcallback
         self._chans = {}                  # id -> weakref(Channel)
@@ -981,6 +1008,24 @@ class WorkerGateway:
                 self._drain()
             finally:
                 wio.release()
+
+    def _kick_flusher(self):
+        """Have the flusher thread write what a burst of sends queued (the
+        caller set _kicked)."""
+        if not self._flusher_started:
+            self._flusher_started = True
+            _start(self._flusher, ())
+        self._kick.release()
+
+    def _flusher(self):
+        kick = self._kick
+        lock = self._lock
+        while True:
+            kick.acquire()
+            lock.acquire()
+            self._kicked = False
+            lock.release()
+            self._flush()
 
     def _drain(self):
         q = self._q
@@ -1074,7 +1119,7 @@ class WorkerGateway:
         if err is not None and err != INTERRUPT_TEXT:
             self._stderr("[%d] remote code in a forked child raised:\n%s" % (os.getpid(), err))
         self._flush_stdio()
-        os._exit(0 if err is None else 1)
+        _os_exit(0 if err is None else 1)
 
     # -- exiting
 
@@ -1092,12 +1137,23 @@ class WorkerGateway:
             except Exception:
                 pass
 
+    def _exit_process(self, status):
+        """os._exit for remote code: what a burst of sends queued is written
+        first, as it would be had each send written at once (execnet's
+        behaviour). A process that remote code forked exits at once."""
+        if self._q and not self._forked and os.getpid() == self._pid:
+            try:
+                self._flush()
+            except BaseException:
+                pass
+        _os_exit(status)
+
     def _die(self, code, msg=None):
         self._exiting = True
         if msg:
             self._stderr(msg)
         self._flush_stdio()
-        os._exit(code)
+        _os_exit(code)
 
     def _terminate(self):
         """Flush what is queued, then exit at once."""
@@ -1150,6 +1206,8 @@ class WorkerGateway:
     def _await(self, ready, timeout=None):
         """Wait until ready() (called with _lock held) is true; False when
         `timeout` seconds passed first."""
+        if self._q:
+            self._flush()   # what a burst of sends queued goes out first
         lock = self._lock
         me = _get_ident()
         deadline = None if timeout is None else _monotonic() + max(timeout, 0.0)
@@ -1309,6 +1367,8 @@ class WorkerGateway:
         stream."""
         try:
             if not self._dispatch():
+                if self._q:
+                    self._flush()   # (a callback's burst of sends)
                 poller = self._poller
                 if poller is not None:
                     readable = False
@@ -1947,6 +2007,7 @@ def _serve():
     sys.meta_path.append(_ExecnetFallback())
     gw = WorkerGateway(infd, outfd)
     gw._send_hello()
+    os._exit = gw._exit_process
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=gw._after_fork_in_child)
     # threading must first be imported by the main thread (else its idea of
