@@ -2,8 +2,6 @@
 //! opener's hello info, and turning a failed start into an error that says
 //! which step failed and quotes what came back.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use execnet_proto::Loss;
@@ -13,6 +11,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use execnet_wire::{quote_bytes, Int, Value};
 use execnet_xspec::XSpec;
 
+use crate::code_cache::{self, Program, MAX_CODE};
 use crate::error::Error;
 use crate::runtime::wait_bounded;
 
@@ -91,30 +90,6 @@ pub fn worker_argv(spec: &XSpec) -> Vec<String> {
 const GREETING: &[u8; 4] = b"EXNL";
 /// What the loader writes before the compiled worker it was asked for.
 const CODE_TAG: &[u8; 4] = b"EXNC";
-/// The largest compiled worker accepted from a loader.
-const MAX_CODE: usize = 16 << 20;
-
-/// Compiled workers (marshal data) by bytecode magic, learned only from
-/// interpreters that [`compiles_honestly`] trusts: later gateways to an
-/// interpreter with the same magic skip compiling the worker (about 10 ms of
-/// every start).
-static CODE_CACHE: Mutex<Option<CodeCache>> = Mutex::new(None);
-
-/// Marshal data of the compiled worker by bytecode magic.
-type CodeCache = HashMap<[u8; 4], Arc<Vec<u8>>>;
-
-fn cached_code(magic: [u8; 4]) -> Option<Arc<Vec<u8>>> {
-    let cache = CODE_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    cache.as_ref().and_then(|c| c.get(&magic).cloned())
-}
-
-fn cache_code(magic: [u8; 4], code: Vec<u8>) {
-    let mut cache = CODE_CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    cache
-        .get_or_insert_with(HashMap::new)
-        .insert(magic, Arc::new(code));
-}
-
 /// Whether `command` (an interpreter command line, [`python_command`]) may
 /// compile the worker for the cache, which then serves every later gateway
 /// with the same bytecode magic, local or remote.
@@ -190,19 +165,18 @@ pub(crate) struct HandshakeFailure {
     pub(crate) reason: String,
 }
 
-/// Ship the worker to the loader (WIRE.md section 1): read the loader's
-/// greeting, then send the worker as marshal data when an interpreter with
-/// the same bytecode magic compiled it before, else as source.
-/// `learn`: ask the loader for the compiled worker to cache (only for
+/// Ship a program to the loader (WIRE.md section 1): read the loader's
+/// greeting, then send the program as marshal data when an interpreter with
+/// the same bytecode magic compiled it before ([`code_cache`]), else as
+/// source.
+/// `learn`: ask the loader for the compiled program to cache (only for
 /// interpreters [`compiles_honestly`] trusts, since the cache feeds every
 /// other gateway).
-/// `program`: ship this source instead of the worker (the spawner), never
-/// cached.
 pub(crate) async fn ship_worker(
     reader: &mut BoxedReader,
     writer: &mut BoxedWriter,
     learn: bool,
-    program: Option<&str>,
+    program: Program,
 ) -> Result<(), HandshakeFailure> {
     let mut greeting = [0u8; 8];
     if let Err(e) = reader.read_exact(&mut greeting).await {
@@ -223,16 +197,11 @@ pub(crate) async fn ship_worker(
     }
     let mut magic = [0u8; 4];
     magic.copy_from_slice(&greeting[4..]);
-    let cached = if program.is_some() {
-        None
-    } else {
-        cached_code(magic)
-    };
-    let (mode, body): (u8, &[u8]) = match (&cached, program) {
-        (_, Some(source)) => (b's', source.as_bytes()),
-        (Some(code), None) => (b'm', code.as_slice()),
-        (None, None) if learn => (b'S', WORKER.as_bytes()),
-        (None, None) => (b's', WORKER.as_bytes()),
+    let cached = code_cache::get(program, magic);
+    let (mode, body): (u8, &[u8]) = match &cached {
+        Some(code) => (b'm', code.as_slice()),
+        None if learn => (b'S', program.source().as_bytes()),
+        None => (b's', program.source().as_bytes()),
     };
     let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
     let mut head = len.to_le_bytes().to_vec();
@@ -281,7 +250,7 @@ pub(crate) async fn ship_worker(
             )
             .await);
         }
-        cache_code(magic, code);
+        code_cache::put(program, magic, code);
     }
     Ok(())
 }

@@ -38,6 +38,7 @@ mod bootstrap;
 mod callback;
 mod channel;
 mod code;
+mod code_cache;
 mod driver;
 mod error;
 mod gateway;

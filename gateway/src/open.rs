@@ -10,6 +10,7 @@ use execnet_transport::{CommandTransport, Connection, SshTransport, Step, Transp
 use execnet_xspec::{Kind, XSpec};
 
 use crate::bootstrap::{self, Cause, StartFailure};
+use crate::code_cache::Program;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::gateway::{Gateway, Options};
@@ -345,7 +346,7 @@ pub(crate) async fn bootstrap(
         async {
             match ship {
                 Ship::Worker { learn } => {
-                    bootstrap::ship_worker(&mut reader, &mut writer, learn, None).await
+                    bootstrap::ship_worker(&mut reader, &mut writer, learn, Program::Worker).await
                 }
                 // A forked worker runs already and says hello first.
                 Ship::Running => Ok(()),

@@ -4,8 +4,9 @@
 # a fork of it that runs the worker (_serve above) on its own stream and
 # reads its own Hello from the opener.
 #
-# Control stream: the spawner's stdin/stdout. Every message is a 9-byte head
-# (op: 1 byte, gid: u32 LE, length: u32 LE) and its payload.
+# Control stream: the spawner's stdin/stdout. First the opener sends one
+# byte, the mode: L (local) or R (remote). Then every message is a 9-byte
+# head (op: 1 byte, gid: u32 LE, length: u32 LE) and its payload.
 #   opener -> spawner
 #     F gid   fork a worker. "local" mode: 3 fds (stdin, stdout, stderr of
 #             the new worker) came with it over the unix socket (SCM_RIGHTS).
@@ -372,9 +373,27 @@ class _Spawner:
 _SSTATUS = Struct("<i")
 
 
-def _spawner_main(mode):
+def _spawner_mode():
+    """The opener's first byte after the program: L (local: fd 0 is a unix
+    socket that passes each fork its pipes) or R (remote: forks' streams
+    are multiplexed over stdin/stdout). One program serves both, so one
+    compiled copy of it does too."""
+    try:
+        b = os.read(0, 1)
+    except OSError:
+        b = b""
+    if b == b"L":
+        return "local"
+    if b == b"R":
+        return "remote"
+    os.write(2, ("execnet spawner: expected the mode (L or R) first, got %r\n" % (b,)).encode())
+    os._exit(1)
+
+
+def _spawner_main():
     # like the worker: remote print() of the spawner itself must not reach
     # the control stream; stdin/stdout stay the control stream
+    mode = _spawner_mode()
     sys.argv = ["-c"]
     sys.path[:] = [p for p in sys.path if p != ""]
     import threading  # noqa: F401  (imported by the main thread, as _serve does)
@@ -382,4 +401,4 @@ def _spawner_main(mode):
 
 
 if __name__ == "__execnet_worker__":
-    _spawner_main(_EXECNET_SPAWNER)
+    _spawner_main()

@@ -3,7 +3,8 @@
 //! canary in it) must not get that code run anywhere: not in later gateways
 //! to the same command, not in plain `popen` gateways, not in the workers
 //! of a socket server. One test in its own binary: the cache is per
-//! process, and the liar must be the first to answer for its bytecode magic.
+//! process (and its disk cache is a fresh directory), and the liar must be
+//! the first to answer for its bytecode magic.
 
 use std::path::{Path, PathBuf};
 
@@ -80,6 +81,9 @@ fn a_lying_interpreter_plants_nothing_in_later_gateways() {
     let dir = std::env::temp_dir().join(format!("execnet-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
+    // An empty cache of our own, on disk too (what an earlier process
+    // compiled would be served to the liar instead of asking it).
+    std::env::set_var("EXECNET_CODE_CACHE", dir.join("cache"));
     let canary = dir.join("canary");
     let liar = lying_interpreter(&dir, &canary);
     let liar_spec = format!("popen//python={}", liar.display());
@@ -106,5 +110,21 @@ fn a_lying_interpreter_plants_nothing_in_later_gateways() {
 
     let planted = std::fs::read_to_string(&canary).unwrap_or_default();
     assert_eq!(planted, "", "the liar's code ran in a later gateway");
+    // Nor is it on disk for later processes.
+    let canary_text = canary.display().to_string();
+    for entry in std::fs::read_dir(dir.join("cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let data = std::fs::read(entry.path()).unwrap_or_default();
+        assert!(
+            !data
+                .windows(canary_text.len())
+                .any(|w| w == canary_text.as_bytes()),
+            "the liar's code is in the disk cache: {}",
+            entry.path().display()
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

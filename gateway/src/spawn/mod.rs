@@ -37,9 +37,6 @@ use crate::gateway::{Gateway, Options};
 use crate::open::{bootstrap, Ship};
 use spawner::{ForkError, Spawner};
 
-/// The spawner program: the worker, then the spawner's loop after it.
-const SPAWNER: &str = include_str!("../../worker/spawner.py");
-
 /// Where and how an interpreter starts: gateways with the same place share a
 /// spawner.
 #[derive(Clone, Debug)]
@@ -234,12 +231,6 @@ async fn spawner_of(
             Err(e)
         }
     }
-}
-
-/// The program shipped to a spawner's loader.
-fn program(local: bool) -> String {
-    let mode = if local { "local" } else { "remote" };
-    format!("_EXECNET_SPAWNER = {mode:?}\n{}\n{SPAWNER}", crate::WORKER)
 }
 
 #[cfg(test)]

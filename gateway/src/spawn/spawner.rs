@@ -23,8 +23,9 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::fdpass::send_with_fds;
 use super::forked::ForkedProcess;
-use super::{forget, program, Place};
+use super::{forget, Place};
 use crate::bootstrap::{self, Cause, HandshakeFailure, StartFailure};
+use crate::code_cache::Program;
 use crate::error::{Error, Result};
 use crate::gateway::Options;
 use crate::runtime::{self, wait_bounded};
@@ -162,10 +163,25 @@ impl Spawner {
         // otherwise it is logged (what it said while starting at warn level,
         // under the id of the gateway that started it), never printed.
         let lines = StderrLines::pumped(id, false, stderr, &stderr_tail);
-        let source = program(local);
+        // A local interpreter we trust compiles the spawner for the cache
+        // (as a direct popen start compiles the worker); the same code then
+        // serves every spawner with that bytecode magic, local or remote.
+        let learn = local && bootstrap::compiles_honestly(&bootstrap::python_command(spec));
+        let mode: &[u8] = if local { b"L" } else { b"R" };
         let ready = wait_bounded(
             async {
-                bootstrap::ship_worker(&mut reader, &mut writer, false, Some(&source)).await?;
+                bootstrap::ship_worker(&mut reader, &mut writer, learn, Program::Spawner).await?;
+                if let Err(e) = async {
+                    writer.write_all(mode).await?;
+                    writer.flush().await
+                }
+                .await
+                {
+                    return Err(HandshakeFailure {
+                        first_bytes: Vec::new(),
+                        reason: format!("sending the spawner its mode failed: {e}"),
+                    });
+                }
                 read_ready(&mut reader).await
             },
             options.bootstrap_timeout,
