@@ -191,20 +191,83 @@ fn the_spawner_goes_after_its_linger() {
     let gateways = open_many(&place, 2);
     let spawner = ids(&gateways[0]).1;
     let workers: Vec<u32> = gateways.iter().map(|gw| ids(gw).0).collect();
+    // the workers and the standby (the next worker, forked ahead)
+    let standby = wait_for_standby(spawner, &workers);
     block_on(gateways[0].exit()).expect("exit");
     assert!(running(spawner), "a gateway to its place is left");
     block_on(gateways[1].exit()).expect("exit");
     let gone = eventually(Duration::from_secs(10), || {
-        !support::procs::alive(spawner) && workers.iter().all(|&w| !support::procs::alive(w))
+        !support::procs::alive(spawner)
+            && !support::procs::alive(standby)
+            && workers.iter().all(|&w| !support::procs::alive(w))
     });
     assert!(
         gone,
-        "spawner {spawner} or workers {workers:?} left (or not reaped)"
+        "spawner {spawner}, standby {standby} or workers {workers:?} left (or not reaped)"
     );
     // The next gateway to the place starts a new spawner, quietly.
     let next = block_on(Gateway::open(&place)).expect("opens");
     assert_ne!(ids(&next).1, spawner);
     block_on(next.exit()).expect("exit");
+}
+
+/// The spawner's child that is none of `workers`: the standby it forks
+/// ahead for the next gateway (waited for: it is forked after an answer).
+fn wait_for_standby(spawner: u32, workers: &[u32]) -> u32 {
+    let mut standby = None;
+    let found = eventually(Duration::from_secs(10), || {
+        standby = support::procs::children_of(spawner)
+            .into_iter()
+            .find(|c| !workers.contains(c) && running(*c));
+        standby.is_some()
+    });
+    assert!(
+        found,
+        "spawner {spawner} forked no standby besides {workers:?}"
+    );
+    standby.unwrap_or_default()
+}
+
+#[test]
+fn the_next_gateway_is_the_standby_forked_ahead() {
+    let place = own_place("");
+    let first = block_on(Gateway::open(&place)).expect("opens");
+    let (worker, spawner, _) = ids(&first);
+    let standby = wait_for_standby(spawner, &[worker]);
+    let next = block_on(Gateway::open(&place)).expect("opens");
+    let (pid, ppid, pgid) = ids(&next);
+    assert_eq!(pid, standby, "the next gateway runs in the standby");
+    assert_eq!(
+        (ppid, pgid),
+        (spawner, pid),
+        "a fork of the spawner, its own group"
+    );
+    // and a new standby waits for the one after
+    let again = wait_for_standby(spawner, &[worker, pid]);
+    assert_ne!(again, standby);
+    block_on(next.exit()).expect("exit");
+    block_on(first.exit()).expect("exit");
+}
+
+#[test]
+fn a_killed_standby_is_replaced_without_an_error() {
+    let place = own_place("");
+    let first = block_on(Gateway::open(&place)).expect("opens");
+    let (worker, spawner, _) = ids(&first);
+    let standby = wait_for_standby(spawner, &[worker]);
+    Command::new("kill")
+        .args(["-KILL", &standby.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(eventually(Duration::from_secs(10), || !running(standby)));
+    for _ in 0..2 {
+        let next = block_on(Gateway::open(&place)).expect("opens without an error");
+        let (pid, ppid, _) = ids(&next);
+        assert_ne!(pid, standby);
+        assert_eq!(ppid, spawner, "the same spawner");
+        block_on(next.exit()).expect("exit");
+    }
+    block_on(first.exit()).expect("exit");
 }
 
 #[test]
@@ -259,12 +322,21 @@ fn opener_helper() {
     let gateways = open_many(&spec, 3);
     let ids: Vec<(u32, u32, u32)> = gateways.iter().map(ids).collect();
     let local_process = gateways[0].pid().unwrap_or(0);
+    let workers: Vec<u32> = ids.iter().map(|i| i.0).collect();
+    // the standby too, when the spawner is on this machine
+    let standby = if support::procs::alive(ids[0].1) {
+        wait_for_standby(ids[0].1, &workers)
+    } else {
+        0
+    };
     println!(
-        "PIDS {} {} {}",
+        "PIDS {} {} {} {}",
         local_process,
         ids[0].1,
-        ids.iter()
-            .map(|i| i.0.to_string())
+        standby,
+        workers
+            .iter()
+            .map(|p| p.to_string())
             .collect::<Vec<_>>()
             .join(" ")
     );

@@ -33,6 +33,16 @@ pub fn children() -> Vec<u32> {
         .collect()
 }
 
+/// The children of process `pid` (zombies included).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+        .filter(|&child| parent_of(child) == Some(pid))
+        .collect()
+}
+
 /// Open file descriptors of this process.
 pub fn fds() -> usize {
     std::fs::read_dir("/proc/self/fd").expect("fds").count()
