@@ -251,6 +251,9 @@ pub(crate) struct GatewayInner {
     spec: XSpec,
     id: String,
     options: Options,
+    /// Unique in this process: names the gateway as a place for `via=`
+    /// spawners (an address could be reused after a drop).
+    pub(crate) serial: u64,
 }
 
 impl fmt::Debug for Gateway {
@@ -281,6 +284,11 @@ impl Gateway {
                 spec,
                 id,
                 options,
+                serial: {
+                    static SERIAL: std::sync::atomic::AtomicU64 =
+                        std::sync::atomic::AtomicU64::new(1);
+                    SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                },
             }),
         }
     }

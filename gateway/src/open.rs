@@ -196,7 +196,7 @@ impl Gateway {
         }
         // Most gateways are forks of a warm spawner of their place.
         if let Some(place) = crate::spawn::place_of(&spec, &id, &options)? {
-            return crate::spawn::open(place, spec, id, options).await;
+            return crate::spawn::open(place, spec, id, options, None).await;
         }
         let plan = plan(&spec, &id, &options)?;
         Self::connect_with(plan.transport, spec, id, options, plan.learn_code).await

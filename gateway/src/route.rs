@@ -15,9 +15,16 @@ const RELAY: &str = include_str!("../worker/relay.py");
 const SERVE: &str = include_str!("../worker/serve.py");
 
 impl Gateway {
-    /// Open a gateway whose worker is started by `via`'s worker (Python's
-    /// `subprocess`, with the spec's `python=` or the via worker's own
-    /// interpreter) and whose bytes travel over a channel of `via`.
+    /// Open a gateway whose worker is started by `via`'s worker and whose
+    /// bytes travel over a channel of `via`.
+    ///
+    /// By default the worker is a fork of a spawner that `via`'s worker
+    /// starts for the first such gateway (Python's `subprocess`, with the
+    /// spec's `python=` or the via worker's own interpreter): one
+    /// interpreter start per via gateway and interpreter, every further
+    /// gateway a fork, their streams multiplexed over one relay channel.
+    /// With `spawn=direct` each gateway is an interpreter of its own, a
+    /// child of `via`'s worker.
     ///
     /// The spec's `via=` is what a [`Group`](https://docs.rs/execnet) resolves
     /// to `via`; it is not read here.
@@ -30,10 +37,10 @@ impl Gateway {
     /// use execnet::{Gateway, Options, XSpec};
     ///
     /// let master = Gateway::open("popen").await?;
-    /// let spec = XSpec::parse("popen//via=master")?;
+    /// let spec = XSpec::parse("popen//via=master//spawn=direct")?;
     /// let sub = Gateway::open_via(spec, "sub".into(), &master, Options::default()).await?;
     /// let ch = sub.remote_exec("import os; channel.send(os.getppid())").await?;
-    /// // The new worker is a child of the master's worker.
+    /// // With spawn=direct the new worker is a child of the master's worker.
     /// assert_eq!(Some(ch.receive::<u32>().await?), master.rinfo().await.map(|i| i.pid).ok());
     /// # sub.exit().await?;
     /// # master.exit().await?;
@@ -57,32 +64,10 @@ impl Gateway {
                 via.id()
             )));
         }
-        let python = spec
-            .python()
-            .map(|_| crate::bootstrap::python_command(&spec));
-        let channel = via
-            .remote_exec(RELAY)
-            .await
-            .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
-        channel
-            .send(&(python, crate::LOADER))
-            .await
-            .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
-        // The bytes travel over a channel of their own: the relay's exec
-        // returns at once, so a main_thread_only via gateway stays free.
-        let relay: crate::Channel = channel
-            .receive()
-            .await
-            .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
-        drop(channel);
-        let conn = Connection {
-            reader: Box::pin(relay.reader()),
-            writer: Box::pin(relay.writer()),
-            stderr: None,
-            stderr_tail: StderrTail::new(),
-            process: None,
-            description: format!("python through via={}", via.id()),
-        };
+        if let Some(place) = crate::spawn::place_of_via(&spec, via) {
+            return crate::spawn::open(place, spec, id, options, Some(via)).await;
+        }
+        let conn = relay_connection(&spec, &id, via).await?;
         Gateway::from_connection(conn, spec, id, options).await
     }
 
@@ -130,6 +115,44 @@ impl Gateway {
         let conn = install_server(master, host, port, &id, &route_err).await?;
         Gateway::from_connection(conn, spec, id, options).await
     }
+}
+
+/// A connection to a fresh `python -c LOADER` started by `via`'s worker
+/// (the spec's `python=`, or the via worker's own interpreter), its bytes
+/// relayed over a channel of `via`.
+pub(crate) async fn relay_connection(spec: &XSpec, id: &str, via: &Gateway) -> Result<Connection> {
+    let route_err = |message: String| Error::Bootstrap {
+        gateway: id.to_string(),
+        step: Step::Route,
+        message,
+    };
+    let python = spec
+        .python()
+        .map(|_| crate::bootstrap::python_command(spec));
+    let channel = via
+        .remote_exec(RELAY)
+        .await
+        .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+    channel
+        .send(&(python, crate::LOADER))
+        .await
+        .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+    // The bytes travel over a channel of their own: the relay's exec
+    // returns at once, so a main_thread_only via gateway stays free.
+    let relay: crate::Channel = channel
+        .receive()
+        .await
+        .map_err(|e| route_err(format!("via={}: starting the relay failed: {e}", via.id())))?;
+    drop(channel);
+    let conn = Connection {
+        reader: Box::pin(relay.reader()),
+        writer: Box::pin(relay.writer()),
+        stderr: None,
+        stderr_tail: StderrTail::new(),
+        process: None,
+        description: format!("python through via={}", via.id()),
+    };
+    Ok(conn)
 }
 
 /// Start the one-connection server inside `master` on `host:port`, and

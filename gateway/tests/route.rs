@@ -7,6 +7,93 @@ fn spec(s: &str) -> XSpec {
     XSpec::parse(s).expect("valid spec")
 }
 
+/// The parent pid of `pid` (from /proc).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')').map(|(_, r)| r)?;
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn via_gateways_are_forks_of_one_spawner_in_the_via_worker() {
+    block_on(async {
+        let master = Gateway::open("popen//id=m").await.expect("open master");
+        let master_pid = master.rinfo().await.expect("rinfo").pid;
+        let opens = (0..4).map(|i| {
+            Gateway::open_via(
+                spec("popen//via=m"),
+                format!("sub{i}"),
+                &master,
+                Options::default(),
+            )
+        });
+        let subs: Vec<Gateway> = futures::future::join_all(opens)
+            .await
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .expect("every via gateway opens");
+        let mut ids = Vec::new();
+        for sub in &subs {
+            let ch = sub
+                .remote_exec("import os; channel.send((os.getpid(), os.getppid(), os.getpgrp()))")
+                .await
+                .expect("exec");
+            ids.push(ch.receive::<(u32, u32, u32)>().await.expect("ids"));
+        }
+        let spawner = ids[0].1;
+        assert_ne!(spawner, master_pid, "forks, not children of the via worker");
+        assert_eq!(
+            parent_of(spawner),
+            Some(master_pid),
+            "the via worker started the spawner"
+        );
+        for &(pid, ppid, pgid) in &ids {
+            assert_eq!(ppid, spawner, "one spawner for the four: {ids:?}");
+            assert_eq!(pgid, pid, "each leads its own process group");
+        }
+        // a large item both ways through the multiplexed relay
+        let ch = subs[1]
+            .remote_exec("channel.send(channel.receive())")
+            .await
+            .expect("exec");
+        ch.send(&vec![5u8; 3_000_000]).await.expect("send");
+        assert_eq!(
+            ch.receive::<Vec<u8>>().await.expect("echo").len(),
+            3_000_000
+        );
+        // spawn=direct: a child of the via worker, as before
+        let direct = Gateway::open_via(
+            spec("popen//via=m//spawn=direct"),
+            "direct".into(),
+            &master,
+            Options::default(),
+        )
+        .await
+        .expect("open direct");
+        let ch = direct
+            .remote_exec("import os; channel.send(os.getppid())")
+            .await
+            .expect("exec");
+        assert_eq!(ch.receive::<u32>().await.expect("ppid"), master_pid);
+        direct.exit().await.expect("exit");
+        for sub in &subs {
+            sub.exit().await.expect("exit sub");
+        }
+        master.exit().await.expect("exit master");
+        let left = || {
+            std::iter::once(spawner)
+                .chain(ids.iter().map(|i| i.0))
+                .filter(|&p| parent_of(p).is_some())
+                .collect::<Vec<_>>()
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !left().is_empty() && std::time::Instant::now() < deadline {
+            async_io::Timer::after(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(left().is_empty(), "left running: {:?}", left());
+    });
+}
+
 #[test]
 fn via_spawns_the_worker_from_the_via_worker() {
     block_on(async {
@@ -15,7 +102,7 @@ fn via_spawns_the_worker_from_the_via_worker() {
             .expect("open master");
         let master_pid = master.rinfo().await.expect("rinfo").pid;
         let sub = Gateway::open_via(
-            spec("popen//via=master//chdir=/tmp"),
+            spec("popen//via=master//chdir=/tmp//spawn=direct"),
             "sub".into(),
             &master,
             Options::default(),

@@ -2,6 +2,7 @@
 
 import os
 import queue
+import time
 
 import pytest
 
@@ -89,16 +90,30 @@ def test_multichannel_waitclose_raises_the_first_remote_error(group):
         mch.waitclose()
 
 
+def _parent_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 def test_terminate_exits_via_gateways_before_their_master(group):
     master = group.makegateway("popen//id=m")
     sub = group.makegateway("popen//via=m//id=s")
+    direct = group.makegateway("popen//via=m//id=d//spawn=direct")
     sub_pid = sub._rinfo().pid
+    direct_pid = direct._rinfo().pid
     master_pid = master._rinfo().pid
-    assert sub.remote_exec("import os; channel.send(os.getppid())").receive() == master_pid
+    # a via= gateway is a fork of a spawner that the master's worker started
+    spawner = sub.remote_exec("import os; channel.send(os.getppid())").receive()
+    assert spawner != master_pid and _parent_of(spawner) == master_pid
+    # with spawn=direct, a child of the master's worker
+    assert direct.remote_exec("import os; channel.send(os.getppid())").receive() == master_pid
     group.terminate(2)
     assert len(group) == 0
     assert not pid_alive(master_pid)
-    assert not pid_alive(sub_pid) or True  # a via worker is the master worker's child
+    deadline = time.monotonic() + 10
+    while any(map(pid_alive, (sub_pid, direct_pid, spawner))) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(map(pid_alive, (sub_pid, direct_pid, spawner)))
 
 
 def test_terminate_kills_what_does_not_stop(group):

@@ -206,7 +206,8 @@ def test_channel_received_by_the_worker_and_dropped_ends_here(gw):
 
 def test_via_proxy_gateway_as_px_and_tx_make_it(group):
     """``--px popen//id=p --tx 2*popen//via=p``: the proxy runs no worker
-    code of its own; the workers are its children."""
+    code of its own; the workers are forks of one spawner its worker
+    started."""
     proxy = group.makegateway(execnet.XSpec("popen//id=p"))
     specs = [execnet.XSpec("execmodel=main_thread_only//popen//via=p") for _ in range(2)]
     for spec in specs:
@@ -214,9 +215,13 @@ def test_via_proxy_gateway_as_px_and_tx_make_it(group):
     gws = [group.makegateway(spec) for spec in specs]
     assert [gw.id for gw in gws] == ["gw0", "gw1"]
     proxy_pid = proxy._rinfo().pid
+    parents = set()
     for gw in gws:
-        ppid = gw.remote_exec("import os; channel.send(os.getppid())").receive(timeout=20)
-        assert ppid == proxy_pid
+        parents.add(gw.remote_exec("import os; channel.send(os.getppid())").receive(timeout=20))
+    assert len(parents) == 1
+    (spawner,) = parents
+    with open("/proc/%d/stat" % spawner) as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) == proxy_pid
     group.terminate(5)
     assert len(group) == 0
 

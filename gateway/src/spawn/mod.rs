@@ -91,6 +91,34 @@ pub(crate) fn place_of(spec: &XSpec, _id: &str, options: &Options) -> Result<Opt
     }))
 }
 
+/// The place of a `via=` popen spec opened through `via` (None for
+/// `spawn=direct`): a spawner started by `via`'s worker, its forks' streams
+/// multiplexed over one relay channel of `via`. One per via gateway (by its
+/// serial, never reused) and interpreter; it ends with that gateway.
+pub(crate) fn place_of_via(spec: &XSpec, via: &Gateway) -> Option<Place> {
+    if !spec.spawn_fork() {
+        return None;
+    }
+    let env: Vec<(String, String)> = spec
+        .env()
+        .filter(|(k, _)| k.starts_with("PYTHON"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let python = spec
+        .python()
+        .map(|_| crate::bootstrap::python_command(spec).join(" "))
+        .unwrap_or_default();
+    let env_key: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Some(Place {
+        key: format!(
+            "via\0{}\0{python}\0{}",
+            via.inner.serial,
+            env_key.join("\0")
+        ),
+        env,
+    })
+}
+
 /// This process's current directory and (a digest of) its environment, as
 /// they are now: what a child started now inherits.
 fn local_context() -> String {
@@ -162,12 +190,13 @@ pub(crate) async fn open(
     spec: XSpec,
     id: String,
     options: Options,
+    via: Option<&Gateway>,
 ) -> Result<Gateway> {
     let linger = spec.spawn_linger().unwrap_or(options.spawn_linger);
     let slot = slot(&place.key);
     // A spawner can die between our look and our fork: start a new one once.
     for round in 0..2 {
-        let spawner = spawner_of(&slot, &place, &spec, &id, &options, linger).await?;
+        let spawner = spawner_of(&slot, &place, &spec, &id, &options, linger, via).await?;
         match spawner.fork(&id, options.bootstrap_timeout).await {
             Ok(conn) => {
                 return bootstrap(conn, spec, id, options, Ship::Running, None).await;
@@ -196,6 +225,7 @@ async fn spawner_of(
     id: &str,
     options: &Options,
     linger: Duration,
+    via: Option<&Gateway>,
 ) -> Result<Arc<Spawner>> {
     let seen = slot.attempts.load(Ordering::SeqCst);
     let mut state = slot.current.lock().await;
@@ -218,7 +248,7 @@ async fn spawner_of(
         }
     }
     let attempt = slot.attempts.fetch_add(1, Ordering::SeqCst) + 1;
-    match Spawner::start(place, spec, id, options, linger).await {
+    match Spawner::start(place, spec, id, options, linger, via).await {
         Ok(spawner) => {
             state.failure = None;
             state.spawner = Some(spawner.clone());

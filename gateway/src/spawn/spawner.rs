@@ -27,7 +27,7 @@ use super::{forget, Place};
 use crate::bootstrap::{self, Cause, HandshakeFailure, StartFailure};
 use crate::code_cache::Program;
 use crate::error::{Error, Result};
-use crate::gateway::Options;
+use crate::gateway::{Gateway, Options};
 use crate::runtime::{self, wait_bounded};
 use crate::stderr::StderrLines;
 
@@ -136,14 +136,21 @@ impl Spawner {
         id: &str,
         options: &Options,
         linger: Duration,
+        via: Option<&Gateway>,
     ) -> Result<Arc<Spawner>> {
-        let local = matches!(spec.kind(), Kind::Popen);
+        let local = via.is_none() && matches!(spec.kind(), Kind::Popen);
         let connect_err = |e: TransportError| Error::Bootstrap {
             gateway: id.to_string(),
             step: e.step(),
             message: e.to_string(),
         };
-        let (conn, socket, mut transport) = if local {
+        let (conn, socket, mut transport) = if let Some(via) = via {
+            (
+                crate::route::relay_connection(spec, id, via).await?,
+                None,
+                None,
+            )
+        } else if local {
             let (conn, socket) = start_local(place, spec).map_err(connect_err)?;
             (conn, Some(socket), None)
         } else {
