@@ -63,7 +63,6 @@ class _Spawner:
         signal.set_wakeup_fd(self.ww)
         signal.signal(signal.SIGCHLD, lambda s, f: None)
         self.poll.register(self.wr, select.POLLIN)
-        self.scm = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
         if self.local:
             self.sock = _socket.socket(fileno=os.dup(0))
             self.cmsg_room = _socket.CMSG_SPACE(64 * 4)
@@ -144,12 +143,9 @@ class _Spawner:
         try:
             if self.local:
                 data, anc, _flags, _addr = self.sock.recvmsg(_SCHUNK, self.cmsg_room)
-                for level, kind, blob in anc:
-                    if (level, kind) == self.scm:
-                        n = len(blob) - len(blob) % 4
-                        for fd in Struct("<%di" % (n // 4)).unpack(blob[:n]):
-                            self.passed.append(fd)
-                            self.fds.add(fd)
+                for fd in _passed_fds(anc):
+                    self.passed.append(fd)
+                    self.fds.add(fd)
             else:
                 data = os.read(self.ctl_in, _SCHUNK)
         except (BlockingIOError, InterruptedError):
@@ -221,14 +217,10 @@ class _Spawner:
             if self.hand_over(k, None):
                 return
             try:
-                i_r, i_w = os.pipe()
-                o_r, o_w = os.pipe()
-                e_r, e_w = os.pipe()
+                ends, mine = _worker_pipes()
             except OSError as e:
                 self.send(b"!", gid, ("no pipes for a new worker: %s" % e).encode())
                 return
-            ends = [i_r, o_w, e_w]
-            mine = [i_w, o_r, e_r]
             self.fds.update(ends + mine)
         try:
             pid = os.fork()
@@ -272,15 +264,11 @@ class _Spawner:
         theirs = theirs_sock.detach()
         if not self.local:
             try:
-                i_r, i_w = os.pipe()
-                o_r, o_w = os.pipe()
-                e_r, e_w = os.pipe()
+                ends, mine = _worker_pipes()
             except OSError:
                 ours.close()
                 os.close(theirs)
                 return
-            ends = [i_r, o_w, e_w]
-            mine = [i_w, o_r, e_r]
         self.fds.update([ours.fileno(), theirs] + ends + mine)
         try:
             pid = os.fork()
@@ -315,7 +303,7 @@ class _Spawner:
             if ends is None:
                 ours.send(b"g")
             else:
-                ours.sendmsg([b"g"], [(self.scm[0], self.scm[1], Struct("<3i").pack(*ends))])
+                ours.sendmsg([b"g"], [(_SCM[0], _SCM[1], Struct("<3i").pack(*ends))])
         except OSError:
             # it died: forget it (reap() collects it) and fork as before
             self.drop_standby()
@@ -340,9 +328,7 @@ class _Spawner:
         """In the standby: the spawner's state left behind, its own process
         group; then wait for the streams and run the worker."""
         try:
-            os.setpgid(0, 0)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _child_setup()
             if ends:
                 for target, fd in enumerate(ends):
                     os.dup2(fd, target)
@@ -365,11 +351,7 @@ class _Spawner:
             if not data:
                 os._exit(0)   # the spawner ended before it needed us
             if not ends:
-                fds = []
-                for level, kind, blob in anc:
-                    if (level, kind) == self.scm:
-                        n = len(blob) - len(blob) % 4
-                        fds.extend(Struct("<%di" % (n // 4)).unpack(blob[:n]))
+                fds = _passed_fds(anc)
                 if len(fds) != 3:
                     raise OSError("the streams came without their 3 file descriptors")
                 for target, fd in enumerate(fds):
@@ -378,14 +360,9 @@ class _Spawner:
                     if fd > 2:
                         os.close(fd)
             sock.close()
-            for fd in (0, 1, 2):
-                os.set_blocking(fd, True)
-            _serve()
+            _run_worker()
         except BaseException as e:
-            try:
-                os.write(2, ("execnet spawner: the forked worker failed: %r\n" % (e,)).encode())
-            except OSError:
-                pass
+            _child_failed(e)
         finally:
             os._exit(1)
 
@@ -393,9 +370,7 @@ class _Spawner:
         """In the child: the worker's stream on fds 0/1, its stderr on 2,
         none of the spawner's fds, default signal handling; then the worker."""
         try:
-            os.setpgid(0, 0)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            _child_setup()
             for target, fd in enumerate(ends):
                 os.dup2(fd, target)
             for fd in self.fds:
@@ -403,14 +378,9 @@ class _Spawner:
                     os.close(fd)
                 except OSError:
                     pass
-            for fd in (0, 1, 2):
-                os.set_blocking(fd, True)
-            _serve()
+            _run_worker()
         except BaseException as e:
-            try:
-                os.write(2, ("execnet spawner: the forked worker failed: %r\n" % (e,)).encode())
-            except OSError:
-                pass
+            _child_failed(e)
         finally:
             os._exit(1)
 
@@ -521,6 +491,54 @@ class _Spawner:
 
 
 _SSTATUS = Struct("<i")
+_SCM = (_socket.SOL_SOCKET, _socket.SCM_RIGHTS)
+
+
+def _passed_fds(ancillary):
+    """The file descriptors that came with a message (SCM_RIGHTS)."""
+    fds = []
+    for level, kind, blob in ancillary:
+        if (level, kind) == _SCM:
+            n = len(blob) - len(blob) % 4
+            fds.extend(Struct("<%di" % (n // 4)).unpack(blob[:n]))
+    return fds
+
+
+def _worker_pipes():
+    """A remote worker's pipes: (its stdin, stdout, stderr ends), (ours)."""
+    made = []
+    try:
+        for _ in range(3):
+            made.append(os.pipe())
+    except OSError:
+        for r, w in made:
+            os.close(r)
+            os.close(w)
+        raise
+    (i_r, i_w), (o_r, o_w), (e_r, e_w) = made
+    return [i_r, o_w, e_w], [i_w, o_r, e_r]
+
+
+def _child_setup():
+    """In a new worker process: its own process group, default SIGCHLD, no
+    signal wake-up fd of the spawner's."""
+    os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+
+
+def _run_worker():
+    """In a new worker process with its stream on fds 0/1 and stderr on 2."""
+    for fd in (0, 1, 2):
+        os.set_blocking(fd, True)
+    _serve()
+
+
+def _child_failed(e):
+    try:
+        os.write(2, ("execnet spawner: the forked worker failed: %r\n" % (e,)).encode())
+    except OSError:
+        pass
 
 
 def _spawner_mode():
