@@ -436,6 +436,25 @@ async fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
     Loss::Ended(reason)
 }
 
+/// Why a write failed. A broken pipe is the worker gone (killed, or exited
+/// while we wrote): said like the end of its stream, with its exit status
+/// or signal when the process is ours, as the reader would have said it.
+async fn write_failure(driver: &Driver, e: std::io::Error) -> Loss {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        return Loss::ended(format!("writing to {} failed: {e}", driver.description));
+    }
+    let mut reason = format!(
+        "{}: the worker's stream ended (writing to it failed: {e})",
+        driver.description
+    );
+    if let Some(process) = &driver.process {
+        if let Some(Ok(status)) = wait_bounded(process.wait(), EXIT_STATUS_WAIT).await {
+            reason.push_str(&format!("; {}", describe_exit(status)));
+        }
+    }
+    Loss::Ended(reason)
+}
+
 /// How a process ended, in words: `the process exited with status 3`,
 /// `the process was killed by signal 9 (SIGKILL)`.
 pub(crate) fn describe_exit(status: std::process::ExitStatus) -> String {
@@ -508,10 +527,7 @@ async fn write_loop(driver: Arc<Driver>, writer: BoxedWriter) {
         }
         .await;
         if let Err(e) = result {
-            driver.lose(Loss::ended(format!(
-                "writing to {} failed: {e}",
-                driver.description
-            )));
+            driver.lose(write_failure(&driver, e).await);
             break writer;
         }
         driver.writer_slot().writer = Some(writer);

@@ -318,4 +318,14 @@ fn a_dead_worker_says_its_exit_status_or_signal() {
     let err = block_on(ch.receive::<Value>()).expect_err("the worker died");
     let text = err.to_string();
     assert!(text.contains("killed by signal 9 (SIGKILL)"), "{text}");
+
+    // Writing to the dead worker (a broken pipe, found before or after the
+    // end of its stream) says the same.
+    let gw = open("popen");
+    let ch = block_on(gw.remote_exec("import time; time.sleep(60)")).expect("exec");
+    kill9(gw.pid().expect("pid"));
+    let _ = block_on(ch.send(&serde_bytes::ByteBuf::from(vec![0u8; 4 << 20])));
+    let err = block_on(ch.receive::<Value>()).expect_err("the worker died");
+    let text = err.to_string();
+    assert!(text.contains("killed by signal 9 (SIGKILL)"), "{text}");
 }
