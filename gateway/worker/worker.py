@@ -1013,8 +1013,15 @@ class WorkerGateway:
         """Have the flusher thread write what a burst of sends queued (the
         caller set _kicked)."""
         if not self._flusher_started:
+            try:
+                _start(self._flusher, ())
+            except Exception:
+                # no thread to be had: write the batch now, as send did
+                # before batching
+                with self._lock:
+                    self._kicked = False
+                return self._flush()
             self._flusher_started = True
-            _start(self._flusher, ())
         self._kick.release()
 
     def _flusher(self):
