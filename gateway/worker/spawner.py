@@ -233,14 +233,18 @@ class _Spawner:
             self.become_worker(ends)
         for fd in ends:
             self.close(fd)
+        self.started(k, pid, mine)
+
+    def started(self, k, pid, mine):
+        """Worker k runs as process pid (remote: with our ends of its pipes)."""
         k.pid = pid
         if mine:
             k.fin, k.fout, k.ferr = mine
             for fd in mine:
                 os.set_blocking(fd, False)
-        self.kids[gid] = k
+        self.kids[k.gid] = k
         self.by_pid[pid] = k
-        self.send(b"P", gid, _p32(pid))
+        self.send(b"P", k.gid, _p32(pid))
 
     # -- the standby: the next worker, forked before it is asked for
     #
@@ -314,14 +318,7 @@ class _Spawner:
         if ends is not None:
             for fd in ends:
                 self.close(fd)
-        k.pid = pid
-        if mine:
-            k.fin, k.fout, k.ferr = mine
-            for fd in mine:
-                os.set_blocking(fd, False)
-        self.kids[k.gid] = k
-        self.by_pid[pid] = k
-        self.send(b"P", k.gid, _p32(pid))
+        self.started(k, pid, mine)
         return True
 
     def stand_by(self, sock_fd, ends):
