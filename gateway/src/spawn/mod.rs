@@ -57,11 +57,7 @@ pub(crate) fn place_of(spec: &XSpec, _id: &str, options: &Options) -> Result<Opt
     if !spec.spawn_fork() || spec.via().is_some() || spec.installvia().is_some() {
         return Ok(None);
     }
-    let env: Vec<(String, String)> = spec
-        .env()
-        .filter(|(k, _)| k.starts_with("PYTHON"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let env = python_env(spec);
     let python = crate::bootstrap::python_command(spec).join(" ");
     let dest = match spec.kind() {
         // A popen worker is this process's child: it starts in our current
@@ -84,11 +80,7 @@ pub(crate) fn place_of(spec: &XSpec, _id: &str, options: &Options) -> Result<Opt
         ),
         _ => return Ok(None),
     };
-    let env_key: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    Ok(Some(Place {
-        key: format!("{dest}\0{python}\0{}", env_key.join("\0")),
-        env,
-    }))
+    Ok(Some(Place::new(&dest, &python, env)))
 }
 
 /// The place of a `via=` popen spec opened through `via` (None for
@@ -99,24 +91,33 @@ pub(crate) fn place_of_via(spec: &XSpec, via: &Gateway) -> Option<Place> {
     if !spec.spawn_fork() {
         return None;
     }
-    let env: Vec<(String, String)> = spec
-        .env()
-        .filter(|(k, _)| k.starts_with("PYTHON"))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    // (no python=: the via worker's own interpreter)
     let python = spec
         .python()
         .map(|_| crate::bootstrap::python_command(spec).join(" "))
         .unwrap_or_default();
-    let env_key: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    Some(Place {
-        key: format!(
-            "via\0{}\0{python}\0{}",
-            via.inner.serial,
-            env_key.join("\0")
-        ),
-        env,
-    })
+    let dest = format!("via\0{}", via.inner.serial);
+    Some(Place::new(&dest, &python, python_env(spec)))
+}
+
+/// The spec's `env:PYTHON*` settings: they shape the interpreter's start.
+fn python_env(spec: &XSpec) -> Vec<(String, String)> {
+    spec.env()
+        .filter(|(k, _)| k.starts_with("PYTHON"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+impl Place {
+    /// The place at `dest` (what identifies the transport's destination)
+    /// for interpreter `python` started with `env`.
+    fn new(dest: &str, python: &str, env: Vec<(String, String)>) -> Place {
+        let env_key: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        Place {
+            key: format!("{dest}\0{python}\0{}", env_key.join("\0")),
+            env,
+        }
+    }
 }
 
 /// This process's current directory and (a digest of) its environment, as
