@@ -428,12 +428,18 @@ async fn end_of_stream(driver: &Driver, decoder: &Decoder) -> Loss {
     if let Err(e) = decoder.finish() {
         reason.push_str(&format!(" ({e})"));
     }
+    Loss::Ended(with_exit_status(driver, reason).await)
+}
+
+/// `reason`, and how our process ended when it is ours and ends within
+/// [`EXIT_STATUS_WAIT`].
+async fn with_exit_status(driver: &Driver, mut reason: String) -> String {
     if let Some(process) = &driver.process {
         if let Some(Ok(status)) = wait_bounded(process.wait(), EXIT_STATUS_WAIT).await {
             reason.push_str(&format!("; {}", describe_exit(status)));
         }
     }
-    Loss::Ended(reason)
+    reason
 }
 
 /// Why a write failed. A broken pipe is the worker gone (killed, or exited
@@ -443,16 +449,11 @@ async fn write_failure(driver: &Driver, e: std::io::Error) -> Loss {
     if e.kind() != std::io::ErrorKind::BrokenPipe {
         return Loss::ended(format!("writing to {} failed: {e}", driver.description));
     }
-    let mut reason = format!(
+    let reason = format!(
         "{}: the worker's stream ended (writing to it failed: {e})",
         driver.description
     );
-    if let Some(process) = &driver.process {
-        if let Some(Ok(status)) = wait_bounded(process.wait(), EXIT_STATUS_WAIT).await {
-            reason.push_str(&format!("; {}", describe_exit(status)));
-        }
-    }
-    Loss::Ended(reason)
+    Loss::Ended(with_exit_status(driver, reason).await)
 }
 
 /// How a process ended, in words: `the process exited with status 3`,
