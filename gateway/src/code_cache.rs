@@ -63,10 +63,17 @@ impl Program {
         }
     }
 
+    /// A digest of the source (computed once: a miss in memory looks at
+    /// the disk at every start).
+    fn source_digest(self) -> u64 {
+        static DIGESTS: [OnceLock<u64>; 2] = [OnceLock::new(), OnceLock::new()];
+        *DIGESTS[self as usize].get_or_init(|| digest(self.source().as_bytes()))
+    }
+
     /// The cache file's name: the program, this crate's version, a hash of
     /// the source, the bytecode magic.
     fn file_name(self, magic: [u8; 4]) -> String {
-        let source = digest(self.source().as_bytes());
+        let source = self.source_digest();
         let magic: String = magic.iter().map(|b| format!("{b:02x}")).collect();
         format!(
             "{}-{}-{source:016x}-{magic}.marshal",
@@ -207,17 +214,10 @@ fn read_file(path: &Path) -> Option<Vec<u8>> {
 /// Write a cache file whole or not at all (a private temporary file, then
 /// renamed over the name).
 fn write_file(dir: &Path, name: &str, code: &[u8]) -> std::io::Result<()> {
-    let tmp = dir.join(format!(
-        ".{name}.{}.{:x}",
-        std::process::id(),
-        digest(
-            &std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos()
-                .to_le_bytes()
-        )
-    ));
+    // unique among processes (pid) and among this process's writers
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}", std::process::id()));
     let written = (|| {
         let mut file: File = OpenOptions::new()
             .write(true)
