@@ -288,21 +288,25 @@ class _Spawner:
             self.close(fd)
         self.standby = (pid, ours, mine)
 
-    def drop_standby(self):
+    def take_standby(self):
+        """The standby, no longer waiting here: (its pid, our ends of its
+        pipes (remote))."""
         pid, ours, mine = self.standby
         self.standby = None
         self.fds.discard(ours.fileno())
         ours.close()
-        for fd in mine:
+        return pid, mine
+
+    def drop_standby(self):
+        for fd in self.take_standby()[1]:
             self.close(fd)
-        return pid
 
     def hand_over(self, k, ends):
         """Give the standby (if any) the streams of worker k: true when it
         took them, and k is running."""
         if self.standby is None:
             return False
-        pid, ours, mine = self.standby
+        ours = self.standby[1]
         try:
             if ends is None:
                 ours.send(b"g")
@@ -312,9 +316,7 @@ class _Spawner:
             # it died: forget it (reap() collects it) and fork as before
             self.drop_standby()
             return False
-        self.standby = None
-        self.fds.discard(ours.fileno())
-        ours.close()
+        pid, mine = self.take_standby()
         if ends is not None:
             for fd in ends:
                 self.close(fd)
@@ -327,8 +329,7 @@ class _Spawner:
         try:
             _child_setup()
             if ends:
-                for target, fd in enumerate(ends):
-                    os.dup2(fd, target)
+                _onto_stdio(ends)
             else:
                 # not the spawner's control socket: the opener must see it
                 # end when the spawner does
@@ -336,12 +337,7 @@ class _Spawner:
                 os.dup2(nul, 0)
                 os.dup2(nul, 1)
                 os.close(nul)
-            for fd in self.fds:
-                if fd != sock_fd:
-                    try:
-                        os.close(fd)
-                    except OSError:
-                        pass
+            self.leave_fds(keep=sock_fd)
             sock = _socket.socket(fileno=sock_fd)
             sock.setblocking(True)
             data, anc, _flags, _addr = sock.recvmsg(1, _socket.CMSG_SPACE(3 * 4))
@@ -351,8 +347,7 @@ class _Spawner:
                 fds = _passed_fds(anc)
                 if len(fds) != 3:
                     raise OSError("the streams came without their 3 file descriptors")
-                for target, fd in enumerate(fds):
-                    os.dup2(fd, target)
+                _onto_stdio(fds)
                 for fd in fds:
                     if fd > 2:
                         os.close(fd)
@@ -363,18 +358,23 @@ class _Spawner:
         finally:
             os._exit(1)
 
+    def leave_fds(self, keep=None):
+        """In a new worker process: close every fd of the spawner's (but
+        `keep`)."""
+        for fd in self.fds:
+            if fd != keep:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
     def become_worker(self, ends):
         """In the child: the worker's stream on fds 0/1, its stderr on 2,
         none of the spawner's fds, default signal handling; then the worker."""
         try:
             _child_setup()
-            for target, fd in enumerate(ends):
-                os.dup2(fd, target)
-            for fd in self.fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            _onto_stdio(ends)
+            self.leave_fds()
             _run_worker()
         except BaseException as e:
             _child_failed(e)
@@ -514,6 +514,12 @@ def _worker_pipes():
         raise
     (i_r, i_w), (o_r, o_w), (e_r, e_w) = made
     return [i_r, o_w, e_w], [i_w, o_r, e_r]
+
+
+def _onto_stdio(fds):
+    """fds become 0, 1 and 2 (stdin, stdout, stderr), in that order."""
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
 
 
 def _child_setup():
