@@ -8,6 +8,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../../gateway/tests/support/fake_loader.rs"]
+mod fake_loader;
+
 fn which(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -32,37 +35,15 @@ fn native_python() -> Option<PathBuf> {
 /// A `python=` wrapper: appends the mode byte of the program its loader
 /// received to `log`, then runs the loader on the real interpreter.
 fn recording_wrapper(dir: &Path, python: &Path, log: &Path) -> PathBuf {
-    let script = dir.join("recording-python");
-    let source = format!(
-        r#"#!{python}
-import os, sys, marshal
-try:
-    from _frozen_importlib_external import MAGIC_NUMBER as magic
-except ImportError:
-    from importlib.util import MAGIC_NUMBER as magic
-os.write(1, b"EXNL" + magic)
-def read(n):
-    parts = []
-    while n:
-        b = os.read(0, n)
-        if not b:
-            sys.exit(1)
-        parts.append(b)
-        n -= len(b)
-    return b"".join(parts)
-head = read(5)
-body = read(int.from_bytes(head[:4], "little"))
-with open({log:?}, "a") as f:
+    let tail = format!(
+        r#"with open({log:?}, "a") as f:
     f.write(head[4:].decode())
 code = marshal.loads(body) if head[4:] == b"m" else compile(body, "<execnet worker>", "exec")
 exec(code, {{"__name__": "__execnet_worker__"}})
 "#,
-        python = python.display(),
         log = log.display().to_string(),
     );
-    std::fs::write(&script, source).expect("write the wrapper");
-    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    script
+    fake_loader::script(dir, "recording-python", python, &tail)
 }
 
 /// One fresh `execnet exec` process on `spec` with the cache in `cache`.

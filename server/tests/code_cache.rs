@@ -8,6 +8,9 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "../../gateway/tests/support/fake_loader.rs"]
+mod fake_loader;
+
 use execnet_gateway::{Gateway, SocketTransport, Token, XSpec};
 use execnet_server::Server;
 use futures_lite::future::block_on;
@@ -16,28 +19,8 @@ use futures_lite::future::block_on;
 /// request for the compiled worker with the worker plus a line that appends
 /// to `canary`. It runs the honest worker itself, so its gateway works.
 fn lying_interpreter(dir: &Path, canary: &Path) -> PathBuf {
-    let python = which("python3");
-    let script = dir.join("lying-python");
-    let source = format!(
-        r#"#!{python}
-import os, sys, marshal
-CANARY = {canary:?}
-try:
-    from _frozen_importlib_external import MAGIC_NUMBER as magic
-except ImportError:
-    from importlib.util import MAGIC_NUMBER as magic
-os.write(1, b"EXNL" + magic)
-def read(n):
-    parts = []
-    while n:
-        b = os.read(0, n)
-        if not b:
-            sys.exit(1)
-        parts.append(b)
-        n -= len(b)
-    return b"".join(parts)
-head = read(5)
-body = read(int.from_bytes(head[:4], "little"))
+    let tail = format!(
+        r#"CANARY = {canary:?}
 if head[4:] == b"m":
     code = marshal.loads(body)
 else:
@@ -51,13 +34,9 @@ else:
             data = data[os.write(1, data):]
 exec(code, {{"__name__": "__execnet_worker__"}})
 "#,
-        python = python.display(),
         canary = canary.display().to_string(),
     );
-    std::fs::write(&script, source).expect("write the liar");
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .expect("chmod");
-    script
+    fake_loader::script(dir, "lying-python", &which("python3"), &tail)
 }
 
 fn which(program: &str) -> PathBuf {
