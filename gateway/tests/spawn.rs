@@ -516,3 +516,69 @@ fn ssh_is_quiet_and_its_stderr_lands_in_the_error() {
     // ssh's own words, in the error value.
     assert!(error.contains("Permission denied"), "{error}");
 }
+
+/// What remote code sees of its process's file descriptors: fd 0's target,
+/// whether print() (fd 1) lands where stderr (fd 2) does, the fds a child
+/// process would inherit, and the fds a child process really has. (Past
+/// 0-2 only what the test process itself passes on, e.g. cargo's jobserver:
+/// the stream's fds never.)
+fn stdio_shape(gw: &Gateway) -> (String, bool, Vec<i64>, Vec<i64>) {
+    block_on(async {
+        let ch = gw
+            .remote_exec(
+                "import os, subprocess, sys\n\
+                 out, err = os.fstat(1), os.fstat(2)\n\
+                 fds = sorted(int(f) for f in os.listdir('/proc/self/fd'))\n\
+                 inherited = [f for f in fds if f > 2 and os.path.exists('/proc/self/fd/%d' % f)\n\
+                              and os.get_inheritable(f)]\n\
+                 child = subprocess.run([sys.executable, '-c',\n\
+                     'import os; print(sorted(int(f) for f in os.listdir(\"/proc/self/fd\")))'],\n\
+                     stdout=subprocess.PIPE, close_fds=False, check=True).stdout\n\
+                 channel.send((os.readlink('/proc/self/fd/0'),\n\
+                               (out.st_dev, out.st_ino) == (err.st_dev, err.st_ino),\n\
+                               inherited, eval(child)))",
+            )
+            .await
+            .expect("exec");
+        ch.receive().await.expect("shape")
+    })
+}
+
+fn standby_runs_its_worker_like_a_direct_start(spec: &str) {
+    let direct =
+        block_on(Gateway::open(&format!("{spec}//spawn=direct"))).expect("direct opens");
+    let first = block_on(Gateway::open(spec)).expect("opens");
+    let (worker, spawner, _) = ids(&first);
+    let standby = wait_for_standby(spawner, &[worker]);
+    let next = block_on(Gateway::open(spec)).expect("opens");
+    assert_eq!(ids(&next).0, standby, "the next gateway runs in the standby");
+    let want = stdio_shape(&direct);
+    assert_eq!(want.0, "/dev/null", "stdin reads nothing");
+    assert!(want.1, "print() goes to stderr");
+    assert!(want.3.starts_with(&[0, 1, 2]), "a child has its stdio");
+    for gw in [&first, &next] {
+        assert_eq!(stdio_shape(gw), want, "a fork's fds are a direct worker's");
+    }
+    // The standby's stream works both ways, bulk included.
+    let ch = block_on(next.remote_exec("channel.send(channel.receive()[::-1])")).expect("exec");
+    let data: Vec<u8> = (0..3u32 << 20).map(|i| (i % 251) as u8).collect();
+    block_on(ch.send(&serde_bytes::Bytes::new(&data))).expect("send");
+    let back: serde_bytes::ByteBuf = block_on(ch.receive()).expect("bytes");
+    assert!(back.iter().rev().eq(data.iter()), "3 MiB back, reversed");
+    for gw in [next, first, direct] {
+        block_on(gw.exit()).expect("exit");
+    }
+}
+
+#[test]
+fn a_standby_runs_its_worker_like_a_direct_start() {
+    standby_runs_its_worker_like_a_direct_start(&own_place(""));
+}
+
+#[test]
+fn a_standby_over_ssh_runs_its_worker_like_a_direct_start() {
+    let Some(sshd) = Sshd::start("spawnstdio") else {
+        return;
+    };
+    standby_runs_its_worker_like_a_direct_start(&sshd.spec(""));
+}

@@ -325,19 +325,22 @@ class _Spawner:
 
     def stand_by(self, sock_fd, ends):
         """In the standby: the spawner's state left behind, its own process
-        group; then wait for the streams and run the worker."""
+        group, the worker built and warmed up (all but its stream); then wait
+        for the streams and run the worker."""
         try:
             _child_setup()
             if ends:
                 _onto_stdio(ends)
             else:
-                # not the spawner's control socket: the opener must see it
-                # end when the spawner does
+                # stand-ins until the streams come; not the spawner's control
+                # socket: the opener must see it end when the spawner does
                 nul = os.open(os.devnull, os.O_RDWR)
                 os.dup2(nul, 0)
                 os.dup2(nul, 1)
                 os.close(nul)
             self.leave_fds(keep=sock_fd)
+            gw = _prepare(*_stdio_off())
+            _rehearse()
             sock = _socket.socket(fileno=sock_fd)
             sock.setblocking(True)
             data, anc, _flags, _addr = sock.recvmsg(1, _socket.CMSG_SPACE(3 * 4))
@@ -347,12 +350,18 @@ class _Spawner:
                 fds = _passed_fds(anc)
                 if len(fds) != 3:
                     raise OSError("the streams came without their 3 file descriptors")
-                _onto_stdio(fds)
+                # onto the fds the worker was built with (as _stdio_off left
+                # them: the stream on two of its own, stdout joins stderr)
+                os.dup2(fds[0], gw._in, inheritable=False)
+                os.dup2(fds[1], gw._out, inheritable=False)
+                os.dup2(fds[2], 2)
+                os.dup2(2, 1)
                 for fd in fds:
-                    if fd > 2:
-                        os.close(fd)
+                    os.close(fd)
             sock.close()
-            _run_worker()
+            for fd in (gw._in, gw._out, 2):
+                os.set_blocking(fd, True)
+            _serve(gw)
         except BaseException as e:
             _child_failed(e)
         finally:
@@ -535,6 +544,19 @@ def _run_worker():
     for fd in (0, 1, 2):
         os.set_blocking(fd, True)
     _serve()
+
+
+def _rehearse():
+    """In a standby: what a new worker's first moments cost, paid before
+    anybody waits for it. Its first thread (the C library then keeps a stack
+    and a heap arena for the reader thread) and its first compile and exec
+    (the interpreter's pages they touch, shared with the spawner since the
+    fork, are copied on the first write)."""
+    done = _allocate_lock()
+    done.acquire()
+    _start(done.release, ())
+    done.acquire()
+    exec(compile("channel = None", "<standby>", "exec"), {})
 
 
 def _child_failed(e):

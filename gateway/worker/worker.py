@@ -959,6 +959,7 @@ class WorkerGateway:
         self._peer_max_frame = MAX_FRAME
         self.id = "<worker>"
         self.execmodel = _ExecModel("thread")
+        self._hello = self._hello_frame()   # sent first (see _serve)
 
     def __repr__(self):
         return "<WorkerGateway id=%r>" % (self.id,)
@@ -1081,7 +1082,8 @@ class WorkerGateway:
         self._q.append(_frame(B_CREDIT + _varint(cid) + _varint(n)))
         self._flush()
 
-    def _send_hello(self):
+    def _hello_frame(self):
+        """Our Hello: what the opener learns about this interpreter."""
         try:
             cwd = os.getcwd()
         except OSError:
@@ -1091,8 +1093,7 @@ class WorkerGateway:
                 "cwd": cwd, "execmodel": "thread"}
         out = [B_HELLO + MAGIC + _varint(PROTOCOL_VERSION), _varint(WINDOW), _varint(MAX_FRAME)]
         _enc(info, out, 0)
-        self._q.append(_frame(b"".join(out)))
-        self._flush()
+        return _frame(b"".join(out))
 
     # -- a child forked by remote code
 
@@ -1988,9 +1989,10 @@ class _ExecnetFallback:
         pass
 
 
-def _serve():
-    # move the protocol off fds 0/1: remote print() and os.write(1, ...) go
-    # to stderr, remote reads of stdin see /dev/null
+def _stdio_off():
+    """Move the protocol off fds 0/1: remote print() and os.write(1, ...) go
+    to stderr, remote reads of stdin see /dev/null. Returns the stream's
+    new fds (in, out)."""
     infd = os.dup(0)
     outfd = os.dup(1)
     nul = os.open(os.devnull, os.O_RDONLY)
@@ -2002,6 +2004,13 @@ def _serve():
         nul = os.open(os.devnull, os.O_WRONLY)
         os.dup2(nul, 1)
         os.close(nul)
+    return infd, outfd
+
+
+def _prepare(infd, outfd):
+    """The worker of the stream (infd, outfd), its Hello, and the interpreter
+    as remote code expects it; nothing sent yet. A spawner's standby does
+    this before it has its stream (see spawner.py, stand_by)."""
     if sys.stdout is not None:
         try:
             sys.stdout.reconfigure(line_buffering=True)
@@ -2012,8 +2021,15 @@ def _serve():
     sys.argv = ["-c"]
     sys.path[:] = [p for p in sys.path if p != ""]
     sys.meta_path.append(_ExecnetFallback())
-    gw = WorkerGateway(infd, outfd)
-    gw._send_hello()
+    return WorkerGateway(infd, outfd)
+
+
+def _serve(gw=None):
+    """Run the worker: on fds 0/1, or as `gw` (from _prepare)."""
+    if gw is None:
+        gw = _prepare(*_stdio_off())
+    gw._q.append(gw._hello)
+    gw._flush()
     os._exit = gw._exit_process
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=gw._after_fork_in_child)
