@@ -545,13 +545,16 @@ fn stdio_shape(gw: &Gateway) -> (String, bool, Vec<i64>, Vec<i64>) {
 }
 
 fn standby_runs_its_worker_like_a_direct_start(spec: &str) {
-    let direct =
-        block_on(Gateway::open(&format!("{spec}//spawn=direct"))).expect("direct opens");
+    let direct = block_on(Gateway::open(&format!("{spec}//spawn=direct"))).expect("direct opens");
     let first = block_on(Gateway::open(spec)).expect("opens");
     let (worker, spawner, _) = ids(&first);
     let standby = wait_for_standby(spawner, &[worker]);
     let next = block_on(Gateway::open(spec)).expect("opens");
-    assert_eq!(ids(&next).0, standby, "the next gateway runs in the standby");
+    assert_eq!(
+        ids(&next).0,
+        standby,
+        "the next gateway runs in the standby"
+    );
     let want = stdio_shape(&direct);
     assert_eq!(want.0, "/dev/null", "stdin reads nothing");
     assert!(want.1, "print() goes to stderr");
