@@ -54,7 +54,9 @@ def spawner_section(local, ssh):
         "\"Spawner\"), measured by `bench/spawn_bench.py` in the same run, "
         "ours and Python execnet alternating, medians. A \"fresh process\" "
         "sample is a new process each time (a cold spawner for ours; execnet "
-        "imported before the clock starts, its 8 gateways opened from threads).",
+        "imported before the clock starts, its 8 gateways opened from threads). "
+        "Forked against direct: one gateway of each open in one process, "
+        "measured in turns (`execnet bench --fork-vs-direct`).",
         "",
         "| workload | execnet-rs | Python execnet | unit | ratio | goal | met |",
         "|---|---:|---:|---|---:|---:|:-:|",

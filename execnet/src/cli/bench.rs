@@ -43,6 +43,10 @@ pub(super) struct BenchArgs {
     /// another; print {"ms": median per gateway}.
     #[arg(long, value_name = "K", hide = true)]
     next_gateways: Option<usize>,
+    /// Spawner workload: a forked and a direct gateway measured in turns
+    /// (round trip, bulk each way; --repeats rounds); print one JSON object.
+    #[arg(long, hide = true)]
+    fork_vs_direct: bool,
 }
 
 pub(super) fn run(args: BenchArgs) -> u8 {
@@ -55,6 +59,20 @@ pub(super) fn run(args: BenchArgs) -> u8 {
         return match futures_lite::future::block_on(bench::next_gateways(&args.spec, k)) {
             Ok(ms) => {
                 println!("{{\"ms\": {ms}}}");
+                OK
+            }
+            Err(e) => {
+                eprintln!("execnet bench: {e}");
+                FAILED
+            }
+        };
+    }
+    if args.fork_vs_direct {
+        let measured =
+            futures_lite::future::block_on(bench::fork_vs_direct(&args.spec, args.repeats));
+        return match measured {
+            Ok(m) => {
+                println!("{}", m.to_json());
                 OK
             }
             Err(e) => {

@@ -179,6 +179,47 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// `n` round trips of a small int through an echo loop on `gw`, each
+/// timed (µs).
+async fn round_trips(gw: &Gateway, n: usize) -> Result<Vec<f64>> {
+    let ch = gw.remote_exec(ECHO).await?;
+    ch.send(&0).await?;
+    let _: i64 = ch.receive().await?;
+    let mut rtts = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = Instant::now();
+        ch.send(&i).await?;
+        let _: i64 = ch.receive().await?;
+        rtts.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    ch.close().await?;
+    Ok(rtts)
+}
+
+/// `mib` 1 MiB bytes items to the worker (MiB/s).
+async fn bulk_to(gw: &Gateway, mib: usize) -> Result<f64> {
+    let data = serde_bytes::ByteBuf::from(vec![b'x'; 1 << 20]);
+    let ch = gw.remote_exec(COUNT_BYTES).await?;
+    let start = Instant::now();
+    for _ in 0..mib {
+        ch.send(&data).await?;
+    }
+    ch.send(&()).await?;
+    let n: usize = ch.receive().await?;
+    Ok((n >> 20) as f64 / start.elapsed().as_secs_f64())
+}
+
+/// `mib` 1 MiB bytes items from the worker (MiB/s).
+async fn bulk_from(gw: &Gateway, mib: usize) -> Result<f64> {
+    let ch = gw.remote_exec(SEND_BULK).await?;
+    let start = Instant::now();
+    ch.send(&mib).await?;
+    for _ in 0..mib {
+        let _: serde_bytes::ByteBuf = ch.receive().await?;
+    }
+    Ok(mib as f64 / start.elapsed().as_secs_f64())
+}
+
 /// Run every workload; `progress` gets a line before each.
 pub async fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report> {
     let repeats = config.repeats.max(1);
@@ -200,16 +241,7 @@ pub async fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Repo
     progress("round trip");
     let mut rtts = Vec::new();
     for _ in 0..repeats {
-        let ch = gw.remote_exec(ECHO).await?;
-        ch.send(&0).await?;
-        let _: i64 = ch.receive().await?;
-        for i in 0..config.round_trips {
-            let start = Instant::now();
-            ch.send(&i).await?;
-            let _: i64 = ch.receive().await?;
-            rtts.push(start.elapsed().as_secs_f64() * 1e6);
-        }
-        ch.close().await?;
+        rtts.extend(round_trips(&gw, config.round_trips).await?);
     }
     report.rtt_us = median(rtts);
 
@@ -238,24 +270,9 @@ pub async fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Repo
 
     progress("bulk");
     let (mut to, mut from) = (Vec::new(), Vec::new());
-    let data = serde_bytes::ByteBuf::from(vec![b'x'; 1 << 20]);
     for _ in 0..repeats {
-        let ch = gw.remote_exec(COUNT_BYTES).await?;
-        let start = Instant::now();
-        for _ in 0..config.bulk_mib {
-            ch.send(&data).await?;
-        }
-        ch.send(&()).await?;
-        let n: usize = ch.receive().await?;
-        to.push((n >> 20) as f64 / start.elapsed().as_secs_f64());
-
-        let ch = gw.remote_exec(SEND_BULK).await?;
-        let start = Instant::now();
-        ch.send(&config.bulk_mib).await?;
-        for _ in 0..config.bulk_mib {
-            let _: serde_bytes::ByteBuf = ch.receive().await?;
-        }
-        from.push(config.bulk_mib as f64 / start.elapsed().as_secs_f64());
+        to.push(bulk_to(&gw, config.bulk_mib).await?);
+        from.push(bulk_from(&gw, config.bulk_mib).await?);
     }
     report.bulk_to_mib_s = median(to);
     report.bulk_from_mib_s = median(from);
@@ -333,4 +350,64 @@ pub async fn next_gateways(spec: &str, k: usize) -> Result<f64> {
     }
     first.exit().await?;
     Ok(median(times))
+}
+
+/// A forked gateway against a directly started one (`spawn=direct`), both
+/// open in this process, measured in turns (round trips, then bulk each
+/// way, `repeats` rounds), so that the machine's drift hits both alike.
+/// Medians: (forked, direct) round trip (µs), bulk to and from (MiB/s).
+pub async fn fork_vs_direct(spec: &str, repeats: usize) -> Result<ForkVsDirect> {
+    let direct = Gateway::open(&format!("{spec}//spawn=direct")).await?;
+    let forked = Gateway::open(spec).await?;
+    let gateways = [&forked, &direct];
+    let mut rtt: [Vec<f64>; 2] = Default::default();
+    let mut to: [Vec<f64>; 2] = Default::default();
+    let mut from: [Vec<f64>; 2] = Default::default();
+    for _ in 0..repeats.max(1) {
+        for (k, gw) in gateways.iter().enumerate() {
+            rtt[k].extend(round_trips(gw, 2000).await?);
+        }
+        for (k, gw) in gateways.iter().enumerate() {
+            to[k].push(bulk_to(gw, 32).await?);
+            from[k].push(bulk_from(gw, 32).await?);
+        }
+    }
+    forked.exit().await?;
+    direct.exit().await?;
+    let [rtt_f, rtt_d] = rtt.map(median);
+    let [to_f, to_d] = to.map(median);
+    let [from_f, from_d] = from.map(median);
+    Ok(ForkVsDirect {
+        rtt_us: (rtt_f, rtt_d),
+        bulk_to_mib_s: (to_f, to_d),
+        bulk_from_mib_s: (from_f, from_d),
+    })
+}
+
+/// What [`fork_vs_direct`] measured: each pair is (forked, direct).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ForkVsDirect {
+    /// Round trip of a small int (µs).
+    pub rtt_us: (f64, f64),
+    /// 1 MiB items to the worker (MiB/s).
+    pub bulk_to_mib_s: (f64, f64),
+    /// 1 MiB items from the worker (MiB/s).
+    pub bulk_from_mib_s: (f64, f64),
+}
+
+impl ForkVsDirect {
+    /// One JSON object: rtt_us, bulk_to_mib_s, bulk_from_mib_s (forked) and
+    /// the same with a direct_ prefix.
+    pub fn to_json(self) -> String {
+        format!(
+            "{{\"rtt_us\": {}, \"direct_rtt_us\": {}, \"bulk_to_mib_s\": {}, \
+             \"direct_bulk_to_mib_s\": {}, \"bulk_from_mib_s\": {}, \"direct_bulk_from_mib_s\": {}}}",
+            self.rtt_us.0,
+            self.rtt_us.1,
+            self.bulk_to_mib_s.0,
+            self.bulk_to_mib_s.1,
+            self.bulk_from_mib_s.0,
+            self.bulk_from_mib_s.1
+        )
+    }
 }
