@@ -519,9 +519,7 @@ fn ssh_is_quiet_and_its_stderr_lands_in_the_error() {
 
 /// What remote code sees of its process's file descriptors: fd 0's target,
 /// whether print() (fd 1) lands where stderr (fd 2) does, the fds a child
-/// process would inherit, and the fds a child process really has. (Past
-/// 0-2 only what the test process itself passes on, e.g. cargo's jobserver:
-/// the stream's fds never.)
+/// process would inherit, and the fds a child process really has.
 fn stdio_shape(gw: &Gateway) -> (String, bool, Vec<i64>, Vec<i64>) {
     block_on(async {
         let ch = gw
@@ -558,6 +556,11 @@ fn standby_runs_its_worker_like_a_direct_start(spec: &str) {
     let want = stdio_shape(&direct);
     assert_eq!(want.0, "/dev/null", "stdin reads nothing");
     assert!(want.1, "print() goes to stderr");
+    assert_eq!(
+        want.2,
+        Vec::<i64>::new(),
+        "no fd of ours leaks into children"
+    );
     assert!(want.3.starts_with(&[0, 1, 2]), "a child has its stdio");
     for gw in [&first, &next] {
         assert_eq!(stdio_shape(gw), want, "a fork's fds are a direct worker's");

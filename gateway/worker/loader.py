@@ -6,6 +6,19 @@ try:  # CPython: already loaded, no import cost
     from _frozen_importlib_external import MAGIC_NUMBER as _magic
 except ImportError:  # other interpreters
     from importlib.util import MAGIC_NUMBER as _magic
+# fds that came through exec (not close-on-exec) belong to the opener, not
+# to the worker: closed, as execnet (Popen with close_fds) does; a pipe the
+# opener made for a child of its own must end when that child ends
+try:
+    _fds = os.listdir("/proc/self/fd" if sys.platform.startswith("linux") else "/dev/fd")
+except OSError:
+    _fds = ()
+for _fd in _fds:
+    try:
+        if int(_fd) > 2 and os.get_inheritable(int(_fd)):
+            os.close(int(_fd))
+    except (OSError, ValueError):
+        pass
 os.write(1, b"EXNL" + _magic)
 def _read(n, what):
     parts = []

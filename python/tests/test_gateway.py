@@ -178,3 +178,24 @@ def test_spec_typo_is_an_error_naming_the_key(group):
     with pytest.raises(ValueError, match="chdri"):
         group.makegateway("popen//chdri=/tmp")
     assert len(group) == 0
+
+
+def test_workers_do_not_hold_our_inheritable_fds(group):
+    """A pipe made inheritable for a child of ours ends when we close our
+    end, though gateways (a direct worker, forks of a spawner) run: as with
+    execnet, whose workers start with close_fds."""
+    import select
+
+    r, w = os.pipe()
+    os.set_inheritable(w, True)
+    try:
+        for spec in ("popen//spawn=direct", "popen", "popen"):
+            assert group.makegateway(spec).remote_exec("channel.send(1)").receive() == 1
+        os.close(w)
+        w = None
+        readable, _, _ = select.select([r], [], [], 10)
+        assert readable and os.read(r, 1) == b"", "a worker holds the pipe's write end"
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
