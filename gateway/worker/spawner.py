@@ -465,6 +465,10 @@ class _Spawner:
 
     def run(self):
         self.send(b"R", 0, _p32(os.getpid()))
+        # every fork inherits what this warms (a cached thread stack, the
+        # heap arena, the compiler's state): its own first thread and exec
+        # are then cheap
+        _rehearse()
         self.prefork()
         by_fd = {}
         while True:
@@ -547,11 +551,12 @@ def _run_worker():
 
 
 def _rehearse():
-    """In a standby: what a new worker's first moments cost, paid before
-    anybody waits for it. Its first thread (the C library then keeps a stack
-    and a heap arena for the reader thread) and its first compile and exec
-    (the interpreter's pages they touch, shared with the spawner since the
-    fork, are copied on the first write)."""
+    """What a new worker's first moments cost, paid before anybody waits:
+    a first thread (the C library then keeps a stack and a heap arena for
+    the next one) and a first compile and exec. Once in the spawner, whose
+    forks inherit it all; again in each standby, where the pages these
+    touch, shared with the spawner since the fork, are copied on the first
+    write."""
     done = _allocate_lock()
     done.acquire()
     _start(done.release, ())
