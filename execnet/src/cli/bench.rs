@@ -43,7 +43,7 @@ pub(super) struct BenchArgs {
     /// another; print {"ms": median per gateway}.
     #[arg(long, value_name = "K", hide = true)]
     next_gateways: Option<usize>,
-    /// Spawner workload: a forked and a direct gateway measured in turns
+    /// Spawner workload: forked and direct gateways measured in turns
     /// (round trip, bulk each way; --repeats rounds); print one JSON object.
     #[arg(long, hide = true)]
     fork_vs_direct: bool,

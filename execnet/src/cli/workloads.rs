@@ -352,28 +352,36 @@ pub async fn next_gateways(spec: &str, k: usize) -> Result<f64> {
     Ok(median(times))
 }
 
-/// A forked gateway against a directly started one (`spawn=direct`), both
-/// open in this process, measured in turns (round trips, then bulk each
-/// way, `repeats` rounds), so that the machine's drift hits both alike.
-/// Medians: (forked, direct) round trip (µs), bulk to and from (MiB/s).
+/// Forked gateways against directly started ones (`spawn=direct`), three
+/// of each open in this process, measured in turns (round trips, then bulk
+/// each way; `repeats` rounds, every other one in reverse order), so that
+/// the machine's drift hits both kinds alike. Three of each: two direct
+/// gateways alone differ by up to ~15% in round trip here, by where their
+/// processes happen to run. Medians of each kind: (forked, direct) round
+/// trip (µs), bulk to and from (MiB/s).
 pub async fn fork_vs_direct(spec: &str, repeats: usize) -> Result<ForkVsDirect> {
-    let direct = Gateway::open(&format!("{spec}//spawn=direct")).await?;
-    let forked = Gateway::open(spec).await?;
-    let gateways = [&forked, &direct];
+    let direct_spec = format!("{spec}//spawn=direct");
+    let mut gateways = Vec::new();
+    for _ in 0..3 {
+        gateways.push((Gateway::open(spec).await?, 0));
+        gateways.push((Gateway::open(&direct_spec).await?, 1));
+    }
     let mut rtt: [Vec<f64>; 2] = Default::default();
     let mut to: [Vec<f64>; 2] = Default::default();
     let mut from: [Vec<f64>; 2] = Default::default();
     for _ in 0..repeats.max(1) {
-        for (k, gw) in gateways.iter().enumerate() {
-            rtt[k].extend(round_trips(gw, 2000).await?);
+        for (gw, k) in &gateways {
+            rtt[*k].extend(round_trips(gw, 1000).await?);
         }
-        for (k, gw) in gateways.iter().enumerate() {
-            to[k].push(bulk_to(gw, 32).await?);
-            from[k].push(bulk_from(gw, 32).await?);
+        for (gw, k) in &gateways {
+            to[*k].push(bulk_to(gw, 16).await?);
+            from[*k].push(bulk_from(gw, 16).await?);
         }
+        gateways.reverse();
     }
-    forked.exit().await?;
-    direct.exit().await?;
+    for (gw, _) in gateways {
+        gw.exit().await?;
+    }
     let [rtt_f, rtt_d] = rtt.map(median);
     let [to_f, to_d] = to.map(median);
     let [from_f, from_d] = from.map(median);
