@@ -55,7 +55,7 @@ def spawner_section(local, ssh):
         "ours and Python execnet alternating, medians. A \"fresh process\" "
         "sample is a new process each time (a cold spawner for ours; execnet "
         "imported before the clock starts, its 8 gateways opened from threads). "
-        "Forked against direct: one gateway of each open in one process, "
+        "Forked against direct: three gateways of each kind open in one process, "
         "measured in turns (`execnet bench --fork-vs-direct`).",
         "",
         "| workload | execnet-rs | Python execnet | unit | ratio | goal | met |",
