@@ -55,6 +55,8 @@ class _Spawner:
         self.outlen = 0
         self.passed = deque()     # fds received, not yet used by a fork
         self.standby = None       # (pid, socket, its pipes (remote)): the next worker, forked ahead
+        self.by_fd = {}           # a remote worker's pipe -> (_Spawned, 0 stdin / 1 stdout / 2 stderr)
+        self.paused = False       # not reading the workers: the opener is behind (see pace)
         self.poll = select.poll()
         self.wr, self.ww = os.pipe()
         for fd in (self.wr, self.ww):
@@ -97,6 +99,7 @@ class _Spawner:
         if fd is None:
             return
         self.want(fd, 0)
+        self.by_fd.pop(fd, None)
         self.fds.discard(fd)
         try:
             os.close(fd)
@@ -131,11 +134,18 @@ class _Spawner:
         self.pace()
 
     def pace(self):
-        """Read the workers' output only while the opener keeps up."""
-        mask = select.POLLIN if self.outlen < _SPAUSE else 0
-        for k in self.kids.values():
-            self.want(k.fout, mask)
-            self.want(k.ferr, mask)
+        """Read the workers' output only while the opener keeps up (each
+        flush looks; every worker is touched only when that changes)."""
+        paused = self.outlen >= _SPAUSE
+        if paused != self.paused:
+            self.paused = paused
+            for k in self.kids.values():
+                self.read_from(k)
+
+    def read_from(self, k):
+        mask = 0 if self.paused else select.POLLIN
+        self.want(k.fout, mask)
+        self.want(k.ferr, mask)
 
     # -- from the opener
 
@@ -240,8 +250,10 @@ class _Spawner:
         k.pid = pid
         if mine:
             k.fin, k.fout, k.ferr = mine
-            for fd in mine:
+            for role, fd in enumerate(mine):
                 os.set_blocking(fd, False)
+                self.by_fd[fd] = (k, role)
+            self.read_from(k)
         self.kids[k.gid] = k
         self.by_pid[pid] = k
         self.send(b"P", k.gid, _p32(pid))
@@ -470,13 +482,8 @@ class _Spawner:
         # are then cheap
         _rehearse()
         self.prefork()
-        by_fd = {}
+        by_fd = self.by_fd
         while True:
-            by_fd.clear()
-            for k in self.kids.values():
-                for fd, role in ((k.fin, 0), (k.fout, 1), (k.ferr, 2)):
-                    if fd is not None:
-                        by_fd[fd] = (k, role)
             for fd, ev in self.poll.poll():
                 if fd == self.wr:
                     self.reap()
