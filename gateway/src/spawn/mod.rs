@@ -22,6 +22,7 @@
 
 mod fdpass;
 mod forked;
+mod outbox;
 mod spawner;
 
 use std::collections::HashMap;

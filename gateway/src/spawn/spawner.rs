@@ -23,6 +23,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::fdpass::send_with_fds;
 use super::forked::ForkedProcess;
+use super::outbox::{MuxWriter, Outbox};
 use super::{forget, Place};
 use crate::bootstrap::{self, Cause, HandshakeFailure, StartFailure};
 use crate::code_cache::Program;
@@ -74,9 +75,10 @@ pub(crate) struct Spawner {
     description: String,
     /// Local: the control socket (its fds travel on it).
     socket: Option<Arc<Async<UnixStream>>>,
-    /// The control stream's write half (remote); for local ones the lock
-    /// only orders writes to `socket`.
-    writer: async_lock::Mutex<Option<BoxedWriter>>,
+    /// Local: orders writes to `socket`.
+    writer: async_lock::Mutex<()>,
+    /// Remote: the control stream's write half.
+    outbox: Option<Arc<Outbox>>,
     state: Mutex<State>,
     /// Anything changed: a fork answered, a worker exited, the spawner ended.
     event: Event,
@@ -111,7 +113,7 @@ struct Kid {
 }
 
 /// One message head: op, gid, payload length.
-fn head(op: u8, gid: u32, len: usize) -> [u8; 9] {
+pub(super) fn head(op: u8, gid: u32, len: usize) -> [u8; 9] {
     let mut h = [0u8; 9];
     h[0] = op;
     h[1..5].copy_from_slice(&gid.to_le_bytes());
@@ -228,8 +230,9 @@ impl Spawner {
             local,
             key: place.key.clone(),
             description,
+            outbox: (!local).then(|| Outbox::new(writer)),
             socket,
-            writer: async_lock::Mutex::new(Some(writer)),
+            writer: async_lock::Mutex::new(()),
             state: Mutex::new(State {
                 next_gid: 1,
                 kids: HashMap::new(),
@@ -364,11 +367,15 @@ impl Spawner {
         ))
     }
 
-    /// In-memory pipes fed from (and pumped into) the control stream.
+    /// In-memory pipes fed from the control stream; the worker's stdin
+    /// writes `D` messages into it.
     async fn fork_remote(&self, gid: u32) -> io::Result<(BoxedReader, BoxedWriter, BoxedReader)> {
+        let outbox = self
+            .outbox
+            .as_ref()
+            .ok_or_else(|| io::Error::other("no control stream"))?;
         let (out_reader, out_writer) = piper::pipe(MUX_PIPE);
         let (err_reader, err_writer) = piper::pipe(64 << 10);
-        let (in_reader, in_writer) = piper::pipe(MUX_PIPE);
         {
             let mut st = self.lock();
             if let Some(kid) = st.kids.get_mut(&gid) {
@@ -376,30 +383,26 @@ impl Spawner {
                 kid.stderr = Some(err_writer);
             }
         }
-        self.send(&head(b'F', gid, 0)).await?;
-        if let Some(me) = self.me.upgrade() {
-            runtime::detach(pump(me, gid, in_reader));
-        }
+        outbox.push(&head(b'F', gid, 0))?;
         Ok((
             Box::pin(out_reader),
-            Box::pin(in_writer),
+            Box::pin(MuxWriter::new(outbox.clone(), gid)),
             Box::pin(err_reader),
         ))
     }
 
     /// Write one message (or several) to the control stream.
     async fn send(&self, bytes: &[u8]) -> io::Result<()> {
-        let mut writer = self.writer.lock().await;
-        match (&self.socket, writer.as_mut()) {
-            (Some(socket), _) => {
+        if let Some(outbox) = &self.outbox {
+            return outbox.push(bytes);
+        }
+        let _order = self.writer.lock().await;
+        match &self.socket {
+            Some(socket) => {
                 let mut s = &**socket;
                 s.write_all(bytes).await
             }
-            (None, Some(w)) => {
-                w.write_all(bytes).await?;
-                w.flush().await
-            }
-            (None, None) => Err(io::ErrorKind::BrokenPipe.into()),
+            None => Err(io::ErrorKind::BrokenPipe.into()),
         }
     }
 
@@ -478,17 +481,20 @@ impl Spawner {
 
     /// End the control stream: the spawner exits when it sees the end.
     async fn close(&self) {
-        let mut writer = self.writer.lock().await;
+        if let Some(outbox) = &self.outbox {
+            outbox.close();
+        }
+        let _order = self.writer.lock().await;
         if let Some(socket) = &self.socket {
             let _ = socket.get_ref().shutdown(std::net::Shutdown::Write);
-        }
-        if let Some(mut w) = writer.take() {
-            let _ = w.close().await;
         }
     }
 
     /// The control stream ended: nothing more will be reported.
     fn mark_lost(&self) {
+        if let Some(outbox) = &self.outbox {
+            outbox.end();
+        }
         {
             let mut st = self.lock();
             st.lost = true;
@@ -595,22 +601,6 @@ async fn relay(spawner: &Spawner, gid: u32, stdout: bool, payload: Vec<u8>) {
             kid.stdout = Some(pipe);
         } else {
             kid.stderr = Some(pipe);
-        }
-    }
-}
-
-/// Carry a remote worker's input from its gateway to the control stream.
-async fn pump(spawner: Arc<Spawner>, gid: u32, mut input: piper::Reader) {
-    let mut buf = vec![0u8; CHUNK + 9];
-    loop {
-        let n: usize = input.read(&mut buf[9..]).await.unwrap_or_default();
-        if n == 0 {
-            let _ = spawner.send(&head(b'E', gid, 0)).await;
-            return;
-        }
-        buf[..9].copy_from_slice(&head(b'D', gid, n));
-        if spawner.send(&buf[..9 + n]).await.is_err() {
-            return;
         }
     }
 }
