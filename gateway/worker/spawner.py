@@ -564,10 +564,12 @@ def _rehearse():
     forks inherit it all; again in each standby, where the pages these
     touch, shared with the spawner since the fork, are copied on the first
     write."""
-    done = _allocate_lock()
-    done.acquire()
-    _start(done.release, ())
-    done.acquire()
+    import threading
+    # joined to its very end: the spawner forks next, and no fork should
+    # copy a thread half way out
+    t = threading.Thread(target=int)
+    t.start()
+    t.join()
     exec(compile("channel = None", "<standby>", "exec"), {})
 
 
