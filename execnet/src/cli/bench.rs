@@ -56,30 +56,13 @@ pub(super) fn run(args: BenchArgs) -> u8 {
         return if failed == 0 { OK } else { FAILED };
     }
     if let Some(k) = args.next_gateways {
-        return match futures_lite::future::block_on(bench::next_gateways(&args.spec, k)) {
-            Ok(ms) => {
-                println!("{{\"ms\": {ms}}}");
-                OK
-            }
-            Err(e) => {
-                eprintln!("execnet bench: {e}");
-                FAILED
-            }
-        };
+        let measured = futures_lite::future::block_on(bench::next_gateways(&args.spec, k));
+        return print_json(measured.map(|ms| format!("{{\"ms\": {ms}}}")));
     }
     if args.fork_vs_direct {
         let measured =
             futures_lite::future::block_on(bench::fork_vs_direct(&args.spec, args.repeats));
-        return match measured {
-            Ok(m) => {
-                println!("{}", m.to_json());
-                OK
-            }
-            Err(e) => {
-                eprintln!("execnet bench: {e}");
-                FAILED
-            }
-        };
+        return print_json(measured.map(|m| m.to_json()));
     }
     let config = Config {
         spec: args.spec,
@@ -106,6 +89,20 @@ pub(super) fn run(args: BenchArgs) -> u8 {
                 println!("spec: {} (medians of {} runs)", config.spec, config.repeats);
                 print!("{}", report.to_table());
             }
+            OK
+        }
+        Err(e) => {
+            eprintln!("execnet bench: {e}");
+            FAILED
+        }
+    }
+}
+
+/// A spawner workload's JSON on stdout, or its error on stderr.
+fn print_json(measured: execnet::Result<String>) -> u8 {
+    match measured {
+        Ok(json) => {
+            println!("{json}");
             OK
         }
         Err(e) => {

@@ -14,13 +14,11 @@ use event_listener::{Event, EventListener};
 use execnet_transport::BoxedWriter;
 use futures_lite::{AsyncWrite, AsyncWriteExt, Future};
 
-use super::spawner::head;
+use super::spawner::{head, message, CHUNK};
 use crate::runtime;
 
 /// Queued and in-flight bytes past which a worker's writes wait.
 const ROOM: usize = 1 << 20;
-/// Largest `D` message payload.
-const CHUNK: usize = 256 << 10;
 
 /// The write side of a remote spawner's control stream.
 pub(super) struct Outbox {
@@ -227,9 +225,7 @@ impl AsyncWrite for MuxWriter {
                     return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
                 }
                 if slot.queue.len() + slot.in_flight < ROOM {
-                    let mut message = Vec::with_capacity(9 + n);
-                    message.extend_from_slice(&head(b'D', this.gid, n));
-                    message.extend_from_slice(&buf[..n]);
+                    let message = message(b'D', this.gid, &buf[..n]);
                     this.room = None;
                     return Poll::Ready(this.outbox.push_locked(&mut slot, &message).map(|()| n));
                 }

@@ -37,7 +37,7 @@ const PIPE_SIZE: usize = 1 << 20;
 /// Buffer of each in-memory pipe of a remote fork's stream.
 const MUX_PIPE: usize = 256 << 10;
 /// Largest chunk of a remote fork's input per message.
-const CHUNK: usize = 256 << 10;
+pub(super) const CHUNK: usize = 256 << 10;
 /// Largest message payload accepted from a spawner.
 const MAX_PAYLOAD: usize = 1 << 20;
 
@@ -121,7 +121,7 @@ pub(super) fn head(op: u8, gid: u32, len: usize) -> [u8; 9] {
     h
 }
 
-fn message(op: u8, gid: u32, payload: &[u8]) -> Vec<u8> {
+pub(super) fn message(op: u8, gid: u32, payload: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(9 + payload.len());
     m.extend_from_slice(&head(op, gid, payload.len()));
     m.extend_from_slice(payload);
